@@ -1,0 +1,109 @@
+// Command cmdb runs the medcmdb CMDB server.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/medcmdb/medcmdb/internal/cli"
+	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/server"
+)
+
+const usage = `usage:
+  cmdb [serve] [flags]             run the CMDB server
+  cmdb check-config --config FILE  validate a policy file and exit
+  cmdb version
+
+serve flags:
+  --listen ADDR      HTTP address (default 127.0.0.1:8080, env CMDB_LISTEN)
+  --mongo-uri URI    external MongoDB; empty = embedded store (env CMDB_MONGO_URI)
+  --data-dir DIR     embedded store + bootstrap files (default ./data, env CMDB_DATA_DIR)
+  --database NAME    database name (default cmdb, env CMDB_DATABASE)
+  --config FILE      YAML policy (env CMDB_CONFIG)
+  --log-format text|json, --log-level debug|info|warn|error
+`
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "check-config":
+		err = checkConfig(args)
+	case "version":
+		fmt.Println("cmdb", server.Version)
+	case "help":
+		fmt.Print(usage)
+	default:
+		err = fmt.Errorf("unknown command %q (try: cmdb help)", cmd)
+	}
+	if err != nil {
+		cli.Fail("cmdb", err)
+	}
+}
+
+type serveFlags struct {
+	listen, mongoURI, dataDir, database, config string
+	log                                         cli.LogFlags
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.listen, "listen", cli.Env("CMDB_LISTEN", "127.0.0.1:8080"), "HTTP address")
+	fs.StringVar(&f.mongoURI, "mongo-uri", cli.Env("CMDB_MONGO_URI", ""), "external MongoDB URI; empty = embedded store")
+	fs.StringVar(&f.dataDir, "data-dir", cli.Env("CMDB_DATA_DIR", "./data"), "data directory")
+	fs.StringVar(&f.database, "database", cli.Env("CMDB_DATABASE", "cmdb"), "database name")
+	fs.StringVar(&f.config, "config", cli.Env("CMDB_CONFIG", ""), "YAML policy file")
+	f.log.Register(fs)
+}
+
+func serve(args []string) error {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	f.register(fs)
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := f.log.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	policy, err := incidents.LoadPolicy(f.config)
+	if err != nil {
+		return err
+	}
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	srv, err := server.New(ctx, server.Config{
+		Listen: f.listen, MongoURI: f.mongoURI, DataDir: f.dataDir, Database: f.database,
+		Policy: policy, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func checkConfig(args []string) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	path := fs.String("config", cli.Env("CMDB_CONFIG", ""), "YAML policy file")
+	if err := cli.ParseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("check-config: --config FILE is required")
+	}
+	if _, err := incidents.LoadPolicy(*path); err != nil {
+		return err
+	}
+	fmt.Printf("%s: ok\n", *path)
+	return nil
+}

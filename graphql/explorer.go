@@ -1,0 +1,18 @@
+package graphql
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+//go:embed explorer.html
+var explorerHTML []byte
+
+// serveExplorer serves a self-contained GraphQL explorer: no CDN, so it works on an
+// isolated hospital network.
+func serveExplorer(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(explorerHTML)
+}

@@ -1,0 +1,319 @@
+package graphql
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	gql "github.com/graphql-go/graphql"
+	"github.com/graphql-go/graphql/gqlerrors"
+	"github.com/graphql-go/graphql/language/ast"
+	"github.com/graphql-go/graphql/language/parser"
+	"github.com/graphql-go/graphql/language/source"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medcmdb/medcmdb/internal/auth"
+)
+
+// Limits bound what one request may cost.
+type Limits struct {
+	MaxBodyBytes int64
+	Timeout      time.Duration
+}
+
+// DefaultLimits fit a 5,000-observation batch and any dashboard query.
+func DefaultLimits() Limits {
+	return Limits{MaxBodyBytes: 16 << 20, Timeout: 30 * time.Second}
+}
+
+// Handler serves the GraphQL API over HTTP.
+type Handler struct {
+	deps     Deps
+	authn    Authenticator
+	log      *slog.Logger
+	limits   Limits
+	duration *prometheus.HistogramVec
+	schema   gql.Schema
+}
+
+// NewHandler builds the HTTP handler; metrics go on reg when it is not nil.
+func NewHandler(d Deps, a Authenticator, reg prometheus.Registerer, log *slog.Logger, l Limits) (*Handler, error) {
+	s, err := Schema()
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{deps: d, authn: a, log: log.With("component", "graphql"), limits: l, schema: s,
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "medcmdb_graphql_request_duration_seconds",
+			Help:    "GraphQL request latency by root field (operation).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"operation"}),
+	}
+	for _, op := range knownOperations() {
+		h.duration.WithLabelValues(op)
+	}
+	if reg != nil {
+		reg.MustRegister(h.duration)
+	}
+	return h, nil
+}
+
+// knownOperations are the metric's label values: every root field, plus "invalid".
+func knownOperations() []string {
+	ops := []string{"invalid", "introspection"}
+	for f := range FieldRoles {
+		ops = append(ops, f)
+	}
+	return ops
+}
+
+type request struct {
+	Query         string         `json:"query"`
+	Variables     map[string]any `json:"variables"`
+	OperationName string         `json:"operationName"`
+}
+
+type response struct {
+	Data   any                        `json:"data,omitempty"`
+	Errors []gqlerrors.FormattedError `json:"errors,omitempty"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		serveExplorer(w)
+		return
+	}
+	start := time.Now()
+	op := "invalid"
+	defer func() { h.duration.WithLabelValues(op).Observe(time.Since(start).Seconds()) }()
+
+	req, status, err := h.readRequest(r)
+	if err != nil {
+		writeErrors(w, status, err)
+		return
+	}
+	principal, err := h.authenticate(r)
+	if err != nil {
+		code := http.StatusUnauthorized
+		if CodeOf(err) == CodeUnavailable {
+			code = http.StatusServiceUnavailable
+		}
+		writeErrors(w, code, err)
+		return
+	}
+	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, response{Errors: gqlerrors.FormatErrors(err)})
+		return
+	}
+	opDef := operation(doc, req.OperationName)
+	if opDef == nil {
+		writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "no operation %q in the document", req.OperationName))
+		return
+	}
+	if r.Method == http.MethodGet && opDef.Operation != ast.OperationTypeQuery {
+		writeErrors(w, http.StatusMethodNotAllowed, errorf(CodeBadUserInput, "mutations need POST"))
+		return
+	}
+	op = rootField(opDef)
+	if v := gql.ValidateDocument(&h.schema, doc, nil); !v.IsValid {
+		writeJSON(w, http.StatusBadRequest, response{Errors: tagErrors(v.Errors, CodeBadUserInput)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.limits.Timeout)
+	defer cancel()
+	ctx = auth.WithPrincipal(ctx, principal)
+	ctx = withDeps(ctx, &h.deps)
+	res := gql.Execute(gql.ExecuteParams{
+		Schema: h.schema, AST: doc, OperationName: req.OperationName, Args: req.Variables, Context: ctx,
+	})
+	status = http.StatusOK
+	if len(res.Errors) > 0 && res.Data == nil {
+		res.Errors = tagErrors(res.Errors, CodeBadUserInput)
+		status = statusOf(res.Errors)
+	}
+	for _, e := range res.Errors {
+		if c, _ := e.Extensions["code"].(string); c == CodeInternal {
+			h.log.Error("graphql request failed", "operation", op, "err", e.Message)
+		}
+	}
+	writeJSON(w, status, response{Data: res.Data, Errors: res.Errors})
+}
+
+// readRequest decodes a GET or POST GraphQL request within the size limit.
+func (h *Handler) readRequest(r *http.Request) (*request, int, error) {
+	var req request
+	switch r.Method {
+	case http.MethodGet:
+		q := r.URL.Query()
+		req.Query = q.Get("query")
+		req.OperationName = q.Get("operationName")
+		if v := q.Get("variables"); v != "" {
+			if err := json.Unmarshal([]byte(v), &req.Variables); err != nil {
+				return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "variables: %v", err)
+			}
+		}
+	case http.MethodPost:
+		body := http.MaxBytesReader(nil, r.Body, h.limits.MaxBodyBytes)
+		dec := json.NewDecoder(body)
+		dec.UseNumber()
+		if err := dec.Decode(&req); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, http.StatusRequestEntityTooLarge, errorf(CodeBadUserInput, "request body larger than %d bytes", h.limits.MaxBodyBytes)
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "empty request body: want {\"query\": ...}")
+			}
+			return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "request body is not GraphQL JSON: %v", err)
+		}
+		req.Variables = denumber(req.Variables).(map[string]any)
+	default:
+		return nil, http.StatusMethodNotAllowed, errorf(CodeBadUserInput, "use GET or POST")
+	}
+	if strings.TrimSpace(req.Query) == "" {
+		return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "query is required")
+	}
+	return &req, 0, nil
+}
+
+// denumber turns json.Number into int or float64 as graphql-go expects.
+func denumber(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return map[string]any{}
+	case map[string]any:
+		for k, e := range x {
+			if e == nil {
+				continue
+			}
+			x[k] = denumber(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			if e != nil {
+				x[i] = denumber(e)
+			}
+		}
+		return x
+	case json.Number:
+		if i, err := x.Int64(); err == nil && i == int64(int(i)) {
+			return int(i)
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+func (h *Handler) authenticate(r *http.Request) (*auth.Principal, error) {
+	hdr := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(hdr, "Bearer ")
+	if !ok || strings.TrimSpace(secret) == "" {
+		return nil, errorf(CodeUnauthenticated, "authentication required: send Authorization: Bearer <token>")
+	}
+	p, err := h.authn.Authenticate(r.Context(), strings.TrimSpace(secret))
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return nil, errorf(CodeUnauthenticated, "invalid or revoked token")
+	}
+	if err != nil {
+		h.log.Warn("authenticating", "err", err)
+		return nil, errorf(CodeUnavailable, "cannot check the token now: store unavailable")
+	}
+	return p, nil
+}
+
+// operation picks the operation to run.
+func operation(doc *ast.Document, name string) *ast.OperationDefinition {
+	var found *ast.OperationDefinition
+	n := 0
+	for _, d := range doc.Definitions {
+		op, ok := d.(*ast.OperationDefinition)
+		if !ok {
+			continue
+		}
+		n++
+		if name == "" || (op.Name != nil && op.Name.Value == name) {
+			found = op
+		}
+	}
+	if name == "" && n > 1 {
+		return nil
+	}
+	return found
+}
+
+// rootField names an operation by its first root field, a bounded label.
+func rootField(op *ast.OperationDefinition) string {
+	if op.SelectionSet == nil {
+		return "invalid"
+	}
+	for _, s := range op.SelectionSet.Selections {
+		if f, ok := s.(*ast.Field); ok && f.Name != nil {
+			name := f.Name.Value
+			if strings.HasPrefix(name, "__") {
+				return "introspection"
+			}
+			if _, ok := FieldRoles[name]; ok {
+				return name
+			}
+			return "invalid"
+		}
+	}
+	return "invalid"
+}
+
+// statusOf picks the HTTP status of a failed request from its worst error, so that a
+// collector can tell "retry later" (5xx) from "this will never work" (4xx).
+func statusOf(errs []gqlerrors.FormattedError) int {
+	status := http.StatusBadRequest
+	for _, e := range errs {
+		switch e.Extensions["code"] {
+		case CodeInternal:
+			return http.StatusInternalServerError
+		case CodeUnavailable:
+			status = http.StatusServiceUnavailable
+		case CodeUnauthenticated:
+			if status == http.StatusBadRequest {
+				status = http.StatusUnauthorized
+			}
+		case CodeForbidden:
+			if status == http.StatusBadRequest {
+				status = http.StatusForbidden
+			}
+		case CodeNotFound:
+			if status == http.StatusBadRequest {
+				status = http.StatusNotFound
+			}
+		}
+	}
+	return status
+}
+
+func tagErrors(errs []gqlerrors.FormattedError, code string) []gqlerrors.FormattedError {
+	for i := range errs {
+		if errs[i].Extensions == nil {
+			errs[i].Extensions = map[string]any{"code": code}
+		}
+	}
+	return errs
+}
+
+func writeErrors(w http.ResponseWriter, status int, err error) {
+	fe := gqlerrors.FormatError(err)
+	fe.Extensions = map[string]any{"code": CodeOf(err)}
+	writeJSON(w, status, response{Errors: []gqlerrors.FormattedError{fe}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,213 @@
+// Package assets owns the asset model: identification and reconciliation of devices
+// seen by several sources, per-attribute source authority, device state, field-level
+// history, and the asset store. It knows nothing of incidents or GraphQL.
+package assets
+
+import (
+	"slices"
+	"time"
+)
+
+// Class is a device class; the names are the GraphQL AssetClass enum.
+type Class string
+
+// Device classes.
+const (
+	ClassPatientMonitor    Class = "PATIENT_MONITOR"
+	ClassInfusionPump      Class = "INFUSION_PUMP"
+	ClassVentilator        Class = "VENTILATOR"
+	ClassAnesthesiaMachine Class = "ANESTHESIA_MACHINE"
+	ClassLabAnalyzer       Class = "LAB_ANALYZER"
+	ClassImaging           Class = "IMAGING"
+	ClassNetworkSwitch     Class = "NETWORK_SWITCH"
+	ClassRouter            Class = "ROUTER"
+	ClassWirelessAP        Class = "WIRELESS_AP"
+	ClassUPS               Class = "UPS"
+	ClassPrinter           Class = "PRINTER"
+	ClassHL7Gateway        Class = "HL7_GATEWAY"
+	ClassServer            Class = "SERVER"
+	ClassWorkstation       Class = "WORKSTATION"
+	ClassOther             Class = "OTHER"
+)
+
+// Classes lists every class in schema order.
+var Classes = []Class{
+	ClassPatientMonitor, ClassInfusionPump, ClassVentilator, ClassAnesthesiaMachine,
+	ClassLabAnalyzer, ClassImaging, ClassNetworkSwitch, ClassRouter, ClassWirelessAP, ClassUPS,
+	ClassPrinter, ClassHL7Gateway, ClassServer, ClassWorkstation, ClassOther,
+}
+
+// Valid reports whether c is a known class.
+func (c Class) Valid() bool { return slices.Contains(Classes, c) }
+
+// Infrastructure reports whether devices of this class carry other devices' traffic or
+// power, so that their clinical impact is inherited from what depends on them.
+func (c Class) Infrastructure() bool {
+	switch c {
+	case ClassNetworkSwitch, ClassRouter, ClassWirelessAP, ClassUPS, ClassHL7Gateway:
+		return true
+	}
+	return false
+}
+
+// Status is an asset's operational status.
+type Status string
+
+// Asset statuses.
+const (
+	StatusOperational Status = "OPERATIONAL"
+	StatusDegraded    Status = "DEGRADED"
+	StatusDown        Status = "DOWN"
+	StatusUnknown     Status = "UNKNOWN"
+	StatusMaintenance Status = "MAINTENANCE"
+	StatusRetired     Status = "RETIRED"
+)
+
+// Statuses lists every status in schema order.
+var Statuses = []Status{StatusOperational, StatusDegraded, StatusDown, StatusUnknown, StatusMaintenance, StatusRetired}
+
+// Location is where an asset is.
+type Location struct {
+	Building string `bson:"building,omitempty" json:"building,omitempty"`
+	Floor    string `bson:"floor,omitempty" json:"floor,omitempty"`
+	Unit     string `bson:"unit,omitempty" json:"unit,omitempty"`
+	CareArea string `bson:"careArea,omitempty" json:"careArea,omitempty"`
+	Room     string `bson:"room,omitempty" json:"room,omitempty"`
+	Bed      string `bson:"bed,omitempty" json:"bed,omitempty"`
+}
+
+// IsZero reports whether no field is set.
+func (l Location) IsZero() bool { return l == Location{} }
+
+// Authority ranks the sources of an attribute value: a weaker source never overwrites
+// a stronger one (DESIGN §4).
+type Authority int
+
+// Authorities, weakest first.
+const (
+	AuthInferred   Authority = 10 // fingerprint profiles, guesses
+	AuthSNMPSystem Authority = 20 // SNMP system group, sysLocation
+	AuthRange      Authority = 25 // collector range configuration (locations)
+	AuthSNMPEntity Authority = 30 // SNMP ENTITY-MIB, IF-MIB
+	AuthHL7        Authority = 40 // device self-report over HL7
+	AuthImport     Authority = 45 // bulk import by a person
+	AuthManual     Authority = 50 // manual edit
+)
+
+// Channel is the state of an asset as one source path (collector + channel) sees it.
+type Channel struct {
+	Collector  string    `bson:"collector"`
+	Channel    string    `bson:"channel"`
+	State      string    `bson:"state"`
+	Conditions []string  `bson:"conditions,omitempty"`
+	ObservedAt time.Time `bson:"observedAt"`
+	ValidUntil time.Time `bson:"validUntil"`
+	LastID     string    `bson:"lastId"`
+	Expired    bool      `bson:"expired,omitempty"`
+}
+
+// Asset is one real device.
+type Asset struct {
+	ID              string    `bson:"_id"`
+	Name            string    `bson:"name,omitempty"`
+	Class           Class     `bson:"class"`
+	Status          Status    `bson:"status"`
+	Manufacturer    string    `bson:"manufacturer,omitempty"`
+	Model           string    `bson:"model,omitempty"`
+	SerialNumber    string    `bson:"serialNumber,omitempty"`
+	FirmwareVersion string    `bson:"firmwareVersion,omitempty"`
+	SoftwareVersion string    `bson:"softwareVersion,omitempty"`
+	SysObjectID     string    `bson:"sysObjectID,omitempty"`
+	SysDescr        string    `bson:"sysDescr,omitempty"`
+	SysName         string    `bson:"sysName,omitempty"`
+	SysLocation     string    `bson:"sysLocation,omitempty"`
+	EUI64           string    `bson:"eui64,omitempty"`
+	HL7App          string    `bson:"hl7App,omitempty"`
+	MDCCode         string    `bson:"mdcCode,omitempty"`
+	IPAddresses     []string  `bson:"ipAddresses"`
+	MACAddresses    []string  `bson:"macAddresses"`
+	Site            string    `bson:"site,omitempty"`
+	Location        Location  `bson:"location"`
+	Sources         []string  `bson:"sources"`
+	FirstSeenAt     time.Time `bson:"firstSeenAt"`
+	LastSeenAt      time.Time `bson:"lastSeenAt,omitempty"`
+	RiskScore       int       `bson:"riskScore"`
+
+	// PatientConnected is true while HL7 shows the device bound to a patient.
+	PatientConnected bool `bson:"patientConnected,omitempty"`
+	// Authority records, per field (dots replaced by "_": MongoDB keys cannot hold
+	// them), the authority of the source that set it.
+	Authority map[string]Authority `bson:"authority"`
+	// Channels is the state per source path (collector, channel). A slice, not a map:
+	// collector names are user input and may hold characters keys cannot.
+	Channels []*Channel `bson:"channels"`
+	// HistoryCount is the number of history entries written (it picks the bucket).
+	HistoryCount int `bson:"historyCount"`
+	// MergedFrom lists records merged into this one; their history stays readable.
+	MergedFrom []string `bson:"mergedFrom,omitempty"`
+	// MergedInto is set on a record that was merged away; it no longer counts.
+	MergedInto string `bson:"mergedInto,omitempty"`
+	// Version increments on every write (optimistic concurrency on MongoDB).
+	Version   int64     `bson:"version"`
+	UpdatedAt time.Time `bson:"updatedAt"`
+
+	// persistedSeen is the LastSeenAt value last written, so refreshes are written only
+	// when lastSeenAt has moved by more than the service's resolution.
+	persistedSeen time.Time
+}
+
+// Clone returns a deep copy, so a change can be prepared without touching the cache.
+func (a *Asset) Clone() *Asset {
+	c := *a
+	c.IPAddresses = slices.Clone(a.IPAddresses)
+	c.MACAddresses = slices.Clone(a.MACAddresses)
+	c.Sources = slices.Clone(a.Sources)
+	c.MergedFrom = slices.Clone(a.MergedFrom)
+	c.Authority = make(map[string]Authority, len(a.Authority))
+	for k, v := range a.Authority {
+		c.Authority[k] = v
+	}
+	c.Channels = make([]*Channel, len(a.Channels))
+	for k, v := range a.Channels {
+		ch := *v
+		ch.Conditions = slices.Clone(v.Conditions)
+		c.Channels[k] = &ch
+	}
+	return &c
+}
+
+// channel returns the channel of a collector and source path, or nil.
+func (a *Asset) channel(collector, name string) *Channel {
+	for _, ch := range a.Channels {
+		if ch.Collector == collector && ch.Channel == name {
+			return ch
+		}
+	}
+	return nil
+}
+
+// ActiveConditions returns the union of active conditions over every channel, sorted.
+func (a *Asset) ActiveConditions() []string {
+	var out []string
+	for _, ch := range a.Channels {
+		for _, c := range ch.Conditions {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Change is one field-level history record (DESIGN §5).
+type Change struct {
+	AssetID   string    `bson:"assetId" json:"assetId"`
+	At        time.Time `bson:"at" json:"at"`
+	Source    string    `bson:"source" json:"source"`
+	Actor     string    `bson:"actor" json:"actor"`
+	RequestID string    `bson:"requestId,omitempty" json:"requestId,omitempty"`
+	Field     string    `bson:"field" json:"field"`
+	Before    string    `bson:"before,omitempty" json:"before,omitempty"`
+	After     string    `bson:"after,omitempty" json:"after,omitempty"`
+}

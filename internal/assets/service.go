@@ -1,0 +1,548 @@
+package assets
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/medcmdb/medcmdb/internal/discovery"
+)
+
+// Outcome is what applying one observation did to one asset.
+type Outcome struct {
+	Observation *discovery.Observation
+	// Asset is the asset after the change (a published, read-only snapshot).
+	Asset *Asset
+	// Created is true when the observation created the asset.
+	Created bool
+	// Duplicate is true when the observation was already applied (or is older than
+	// what was applied) and changed nothing.
+	Duplicate    bool
+	StatusBefore Status
+	// Raised and Cleared are conditions that became active or inactive on the asset.
+	Raised  []string
+	Cleared []string
+	// Event is the condition of an EVENT observation (e.g. device.rebooted).
+	Event string
+}
+
+// Options tune the service.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// SeenResolution is how far lastSeenAt may drift before a refresh is written.
+	SeenResolution time.Duration
+	// RestartGrace is how long devices loaded at start stay known without a refresh;
+	// validity is only kept in memory between state changes.
+	RestartGrace time.Duration
+	// DefaultTTL applies to observations without validUntil.
+	DefaultTTL time.Duration
+}
+
+// Service is the asset registry: an in-memory working set over the store. Published
+// *Asset values are never modified; a change clones, persists, then swaps.
+type Service struct {
+	store *Store
+	log   *slog.Logger
+	opts  Options
+
+	wmu sync.Mutex // serialises writers; guards ix
+	ix  *index
+
+	mu     sync.RWMutex // guards the published maps below
+	assets map[string]*Asset
+	order  []string // ids in creation order (stable pagination)
+}
+
+// NewService loads every asset from the store.
+func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SeenResolution <= 0 {
+		o.SeenResolution = 15 * time.Minute
+	}
+	if o.RestartGrace <= 0 {
+		o.RestartGrace = 5 * time.Minute
+	}
+	if o.DefaultTTL <= 0 {
+		o.DefaultTTL = 10 * time.Minute
+	}
+	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}}
+	all, err := st.LoadAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, func(a, b *Asset) int { return a.FirstSeenAt.Compare(b.FirstSeenAt) })
+	grace := o.Now().Add(o.RestartGrace)
+	for _, a := range all {
+		for _, ch := range a.Channels {
+			if !ch.Expired && ch.ValidUntil.Before(grace) {
+				ch.ValidUntil = grace
+			}
+		}
+		s.assets[a.ID] = a
+		s.order = append(s.order, a.ID)
+		if a.MergedInto == "" {
+			s.ix.add(a)
+		}
+	}
+	s.log.Info("assets loaded", "count", len(all))
+	return s, nil
+}
+
+// newID returns a time-ordered random asset id.
+func newID(now time.Time) string {
+	b := make([]byte, 5)
+	rand.Read(b)
+	return "a" + strconv.FormatInt(now.UnixMilli(), 36) + hex.EncodeToString(b)
+}
+
+// batch is the working state of one Apply call: clones of every asset touched.
+type batch struct {
+	s       *Service
+	now     time.Time
+	work    map[string]*Asset
+	prev    map[string]int64 // stored version before this batch (0: new)
+	changes map[string][]Change
+	persist map[string]bool
+	order   []string // touched ids, first-touch order
+	created []string
+}
+
+func (b *batch) get(id string) *Asset {
+	if a, ok := b.work[id]; ok {
+		return a
+	}
+	b.s.mu.RLock()
+	cur := b.s.assets[id]
+	b.s.mu.RUnlock()
+	if cur == nil {
+		return nil
+	}
+	a := cur.Clone()
+	b.work[id] = a
+	b.prev[id] = cur.Version
+	b.order = append(b.order, id)
+	return a
+}
+
+func (b *batch) record(a *Asset, c Change) {
+	c.AssetID = a.ID
+	b.changes[a.ID] = append(b.changes[a.ID], c)
+	b.persist[a.ID] = true
+}
+
+// Apply applies a batch of observations in order, persists every asset it changed,
+// and only then publishes them. On error nothing is published and the caller may
+// retry the whole batch.
+func (s *Service) Apply(ctx context.Context, obs []discovery.Observation, requestID string) ([]Outcome, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := &batch{
+		s: s, now: s.opts.Now(),
+		work: map[string]*Asset{}, prev: map[string]int64{},
+		changes: map[string][]Change{}, persist: map[string]bool{},
+	}
+	outs := make([]Outcome, 0, len(obs))
+	for i := range obs {
+		out, err := s.applyOne(ctx, b, &obs[i], requestID)
+		if err != nil {
+			s.rebuildIndex()
+			return nil, err
+		}
+		outs = append(outs, out)
+	}
+	if err := s.persist(ctx, b); err != nil {
+		s.rebuildIndex()
+		return nil, err
+	}
+	s.publish(b)
+	for i := range outs {
+		if outs[i].Asset != nil {
+			outs[i].Asset = s.assets[outs[i].Asset.ID]
+		}
+	}
+	return outs, nil
+}
+
+// rebuildIndex restores the writer index from the published assets after a failed
+// batch left it pointing at unpublished changes (wmu held).
+func (s *Service) rebuildIndex() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.ix = newIndex()
+	for _, id := range s.order {
+		if a := s.assets[id]; a.MergedInto == "" {
+			s.ix.add(a)
+		}
+	}
+}
+
+// match finds the asset an observation is about (DESIGN §4): the strongest identifier
+// that resolves to an asset not contradicting the observation's stronger identifiers.
+func (s *Service) match(b *batch, o *discovery.Observation) (string, []key) {
+	keys := observationKeys(o)
+	for _, k := range keys {
+		id, ok := s.ix.lookup(k)
+		if !ok {
+			continue
+		}
+		a := b.get(id)
+		if a == nil || a.MergedInto != "" {
+			continue
+		}
+		if conflicts(o, a) {
+			// A weaker hint (IP, name) pointing at another device: not this one.
+			continue
+		}
+		return id, keys
+	}
+	return "", keys
+}
+
+func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observation, requestID string) (Outcome, error) {
+	out := Outcome{Observation: o}
+	id, keys := s.match(b, o)
+	var a *Asset
+	if id == "" {
+		if len(keys) == 0 {
+			return out, fmt.Errorf("observation %s: no identifier", o.ID)
+		}
+		newID := newID(b.now)
+		owner, err := s.store.Claim(ctx, keys[0].value, newID)
+		if err != nil {
+			return out, err
+		}
+		var loaded *Asset
+		if owner != newID {
+			// Another replica created this device first: load it and apply to it.
+			loaded, err = s.store.Load(ctx, owner)
+			if errors.Is(err, ErrNotFound) {
+				// The claim outlived a failed creation: take it over.
+				if err := s.store.Reclaim(ctx, keys[0].value, newID); err != nil {
+					return out, err
+				}
+				owner = newID
+			} else if err != nil {
+				return out, err
+			}
+		}
+		if owner != newID {
+			s.mu.Lock()
+			if _, ok := s.assets[owner]; !ok {
+				s.order = append(s.order, owner)
+			}
+			s.assets[owner] = loaded
+			s.mu.Unlock()
+			s.ix.add(loaded)
+			a = b.get(owner)
+		} else {
+			a = &Asset{
+				ID: newID, Class: ClassOther, Status: StatusUnknown,
+				IPAddresses: []string{}, MACAddresses: []string{}, Sources: []string{},
+				FirstSeenAt: o.ObservedAt, Site: o.Site,
+				Authority: map[string]Authority{},
+			}
+			b.work[a.ID] = a
+			b.prev[a.ID] = 0
+			b.order = append(b.order, a.ID)
+			b.created = append(b.created, a.ID)
+			b.record(a, Change{At: o.ObservedAt, Source: string(o.Source), Actor: o.Collector, RequestID: requestID, Field: "created", After: describe(o)})
+			out.Created = true
+		}
+	} else {
+		a = b.get(id)
+	}
+	out.StatusBefore = a.Status
+	if out.Created {
+		out.StatusBefore = ""
+	}
+	before := a.ActiveConditions()
+
+	ch := a.channel(o.Collector, o.Source.Channel())
+	if ch != nil && (ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt)) {
+		out.Duplicate = true
+		out.Asset = a
+		return out, nil
+	}
+	if ch == nil {
+		ch = &Channel{Collector: o.Collector, Channel: o.Source.Channel(), State: string(discovery.StateUp)}
+		a.Channels = append(a.Channels, ch)
+		b.persist[a.ID] = true
+	}
+	ch.LastID = o.ID
+	ch.ObservedAt = o.ObservedAt
+	ch.ValidUntil = o.ValidUntil
+	if ch.ValidUntil.IsZero() {
+		ch.ValidUntil = o.ObservedAt.Add(s.opts.DefaultTTL)
+	}
+	if ch.Expired {
+		ch.Expired = false
+		b.persist[a.ID] = true
+	}
+
+	chg := func(field, before, after string) {
+		b.record(a, Change{At: o.ObservedAt, Source: string(o.Source), Actor: o.Collector, RequestID: requestID, Field: field, Before: before, After: after})
+	}
+	s.applyIdentity(b, a, o, chg)
+
+	if o.Kind == discovery.KindEvent {
+		out.Event = o.Condition
+		chg("event", "", o.Condition)
+	} else {
+		applyConditions(ch, o)
+	}
+	if o.PatientConnected != nil && a.PatientConnected != *o.PatientConnected {
+		a.PatientConnected = *o.PatientConnected
+		b.persist[a.ID] = true
+	}
+	if o.ObservedAt.After(a.LastSeenAt) {
+		a.LastSeenAt = o.ObservedAt
+		if a.LastSeenAt.Sub(a.persistedSeen) >= s.opts.SeenResolution {
+			b.persist[a.ID] = true
+		}
+	}
+	after := a.ActiveConditions()
+	out.Raised, out.Cleared = diff(before, after)
+	if len(out.Raised) > 0 || len(out.Cleared) > 0 {
+		b.persist[a.ID] = true
+	}
+	if st := computeStatus(a, b.now); st != a.Status {
+		chg("status", string(a.Status), string(st))
+		a.Status = st
+	}
+	out.Asset = a
+	return out, nil
+}
+
+// describe summarises how a device was first seen, for its creation record.
+func describe(o *discovery.Observation) string {
+	s := string(o.Source)
+	if o.Address != nil && o.Address.IP != "" {
+		s += " at " + o.Address.IP
+	}
+	if o.Identity.SysName != "" {
+		s += " as " + o.Identity.SysName
+	}
+	return s
+}
+
+// applyConditions updates a channel's active conditions and state from an observation.
+func applyConditions(ch *Channel, o *discovery.Observation) {
+	if active, full := o.ActiveConditions(); full {
+		cs := slices.Clone(active)
+		slices.Sort(cs)
+		ch.Conditions = slices.Compact(cs)
+		ch.State = string(o.State)
+		if len(ch.Conditions) == 0 && o.State != discovery.StateUp && o.Condition != "" {
+			ch.Conditions = []string{o.Condition}
+		}
+		return
+	}
+	switch {
+	case o.State != discovery.StateUp && o.Condition != "":
+		if !slices.Contains(ch.Conditions, o.Condition) {
+			ch.Conditions = append(ch.Conditions, o.Condition)
+			slices.Sort(ch.Conditions)
+		}
+		if worse(discovery.State(ch.State), o.State) {
+			ch.State = string(o.State)
+		}
+	case o.State == discovery.StateUp && o.Condition != "":
+		ch.Conditions = slices.DeleteFunc(ch.Conditions, func(c string) bool { return c == o.Condition })
+		ch.State = string(stateOf(ch.Conditions))
+	case o.State == discovery.StateUp:
+		ch.Conditions = nil
+		ch.State = string(discovery.StateUp)
+	default:
+		if worse(discovery.State(ch.State), o.State) {
+			ch.State = string(o.State)
+		}
+	}
+}
+
+// downConditions make a device unusable; any other condition degrades it.
+var downConditions = []string{discovery.CondSNMPUnreachable, discovery.CondHL7HeartbeatLost, discovery.CondDeviceUnreachable}
+
+// IsDownCondition reports whether a condition means the device is down.
+func IsDownCondition(c string) bool { return slices.Contains(downConditions, c) }
+
+func stateOf(conds []string) discovery.State {
+	st := discovery.StateUp
+	for _, c := range conds {
+		if IsDownCondition(c) {
+			return discovery.StateDown
+		}
+		st = discovery.StateDegraded
+	}
+	return st
+}
+
+func rank(s discovery.State) int {
+	switch s {
+	case discovery.StateDown:
+		return 2
+	case discovery.StateDegraded:
+		return 1
+	}
+	return 0
+}
+
+// worse reports whether b is a worse state than a.
+func worse(a, b discovery.State) bool { return rank(b) > rank(a) }
+
+// computeStatus derives the asset status from its channels: the worst state among the
+// channels still valid, UNKNOWN when none is. Manual statuses stay.
+func computeStatus(a *Asset, now time.Time) Status {
+	if a.Status == StatusRetired || a.Status == StatusMaintenance {
+		return a.Status
+	}
+	valid := false
+	worst := discovery.StateUp
+	for _, ch := range a.Channels {
+		if ch.Expired || ch.ValidUntil.Before(now) {
+			continue
+		}
+		valid = true
+		if worse(worst, discovery.State(ch.State)) {
+			worst = discovery.State(ch.State)
+		}
+	}
+	switch {
+	case !valid:
+		return StatusUnknown
+	case worst == discovery.StateDown:
+		return StatusDown
+	case worst == discovery.StateDegraded:
+		return StatusDegraded
+	}
+	return StatusOperational
+}
+
+func diff(before, after []string) (raised, cleared []string) {
+	for _, c := range after {
+		if !slices.Contains(before, c) {
+			raised = append(raised, c)
+		}
+	}
+	for _, c := range before {
+		if !slices.Contains(after, c) {
+			cleared = append(cleared, c)
+		}
+	}
+	return raised, cleared
+}
+
+// persist writes every asset the batch changed, then their history.
+func (s *Service) persist(ctx context.Context, b *batch) error {
+	var errs []error
+	for _, id := range b.order {
+		if !b.persist[id] {
+			continue
+		}
+		a := b.work[id]
+		prev := b.prev[id]
+		a.Version = prev + 1
+		a.UpdatedAt = b.now
+		count := a.HistoryCount
+		a.HistoryCount += len(b.changes[id])
+		a.RiskScore = RiskScore(a)
+		if err := s.store.Save(ctx, a, prev); err != nil {
+			if errors.Is(err, ErrConflict) {
+				s.reload(ctx, id)
+			}
+			errs = append(errs, err)
+			continue
+		}
+		a.persistedSeen = a.LastSeenAt
+		if cs := b.changes[id]; len(cs) > 0 {
+			if err := s.store.AppendHistory(ctx, id, count, cs); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reload replaces a cached asset by the stored one after a concurrent write.
+func (s *Service) reload(ctx context.Context, id string) {
+	a, err := s.store.Load(ctx, id)
+	if err != nil {
+		s.log.Warn("reloading asset after conflict", "asset", id, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.assets[id] = a
+	s.mu.Unlock()
+}
+
+// publish swaps the batch's assets into the cache (wmu held).
+func (s *Service) publish(b *batch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range b.order {
+		a := b.work[id]
+		if _, ok := s.assets[id]; !ok {
+			s.order = append(s.order, id)
+		}
+		s.assets[id] = a
+	}
+}
+
+// Expire marks channels whose observations ran out as expired; an asset with no valid
+// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device).
+func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := s.opts.Now()
+	b := &batch{s: s, now: now, work: map[string]*Asset{}, prev: map[string]int64{}, changes: map[string][]Change{}, persist: map[string]bool{}}
+	var outs []Outcome
+	s.mu.RLock()
+	var due []string
+	for _, id := range s.order {
+		for _, ch := range s.assets[id].Channels {
+			if !ch.Expired && ch.ValidUntil.Before(now) {
+				due = append(due, id)
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	for _, id := range due {
+		a := b.get(id)
+		for _, ch := range a.Channels {
+			if !ch.Expired && ch.ValidUntil.Before(now) {
+				ch.Expired = true
+			}
+		}
+		b.persist[id] = true
+		out := Outcome{Asset: a, StatusBefore: a.Status}
+		if st := computeStatus(a, now); st != a.Status {
+			b.record(a, Change{At: now, Source: "EXPIRY", Actor: "cmdb", Field: "status", Before: string(a.Status), After: string(st)})
+			a.Status = st
+		}
+		outs = append(outs, out)
+	}
+	if len(due) == 0 {
+		return nil, nil
+	}
+	if err := s.persist(ctx, b); err != nil {
+		return nil, err
+	}
+	s.publish(b)
+	for i := range outs {
+		outs[i].Asset = s.assets[outs[i].Asset.ID]
+	}
+	return outs, nil
+}

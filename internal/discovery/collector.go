@@ -1,0 +1,125 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
+)
+
+// Collector owns one site's wire: it sweeps ranges on a schedule, polls what it found
+// and reports observations to the cmdb. It keeps no state but its queue.
+type Collector struct {
+	cfg      *Config
+	log      *slog.Logger
+	metrics  *collectorMetrics
+	reporter *Reporter
+	poller   *Poller
+	sweeper  *Sweeper
+}
+
+// Options are the collaborators a collector is built with.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Sender overrides the HTTP client to the cmdb (tests, in-process demo).
+	Sender Sender
+	// QueueSize bounds the in-memory observation queue.
+	QueueSize int
+}
+
+// New builds a collector from a validated configuration.
+func New(cfg *Config, opts Options) (*Collector, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("collector", cfg.Name, "site", cfg.Site)
+	m := newCollectorMetrics(opts.Registerer)
+	send := opts.Sender
+	if send == nil {
+		c, err := NewCMDBClient(cfg.CMDB, cfg.Name)
+		if err != nil {
+			return nil, err
+		}
+		send = c
+	}
+	qs := opts.QueueSize
+	if qs <= 0 {
+		qs = 1_000_000
+	}
+	ids := newIDSource(cfg.Name)
+	rep := newReporter(send, cfg.CMDB.BatchSize, cfg.CMDB.FlushInterval, qs, m, log)
+	p := newPoller(cfg, ids, rep, m, log)
+	return &Collector{
+		cfg: cfg, log: log, metrics: m, reporter: rep, poller: p,
+		sweeper: newSweeper(cfg, p, m, log),
+	}, nil
+}
+
+// Poller exposes the poller (for tests and benchmarks).
+func (c *Collector) Poller() *Poller { return c.poller }
+
+// Reporter exposes the reporter (for tests and benchmarks).
+func (c *Collector) Reporter() *Reporter { return c.reporter }
+
+// Run runs every part of the collector until ctx ends. A sweep runs at start and then
+// on the discovery schedule.
+func (c *Collector) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	run := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		})
+	}
+	// The reporter outlives the others by its own final flush: it stops on ctx too.
+	run("reporter", c.reporter.Run)
+	run("poller", c.poller.Run)
+
+	sched := cron.New(cron.WithChain(cron.Recover(cronLogger{c.log}), cron.SkipIfStillRunning(cronLogger{c.log})))
+	if _, err := sched.AddFunc(c.cfg.SNMP.DiscoverySchedule, func() { c.sweeper.Sweep(ctx) }); err != nil {
+		return fmt.Errorf("discovery_schedule: %w", err)
+	}
+	wg.Go(func() { c.sweeper.Sweep(ctx) })
+	sched.Start()
+	c.log.Info("collector started", "ranges", len(c.cfg.SNMP.Ranges), "targets", len(c.cfg.SNMP.Targets),
+		"poll_interval", c.cfg.SNMP.PollInterval, "cmdb", c.cfg.CMDB.URL)
+
+	<-ctx.Done()
+	stopped := sched.Stop()
+	select {
+	case <-stopped.Done():
+	case <-time.After(5 * time.Second):
+	}
+	wg.Wait()
+	close(errc)
+	return errors.Join(collect(errc)...)
+}
+
+func collect(c <-chan error) []error {
+	var out []error
+	for err := range c {
+		out = append(out, err)
+	}
+	return out
+}
+
+// cronLogger adapts slog to cron's logger interface.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}

@@ -1,0 +1,362 @@
+package discovery
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/medcmdb/medcmdb/internal/yamlstrict"
+)
+
+// Secret is a string that never prints: logs, config dumps and %v all show <secret>.
+type Secret string
+
+const secretMask = "<secret>"
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return secretMask
+}
+
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalYAML hides the value in config dumps.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON hides the value in JSON dumps.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
+
+// Reveal returns the value for the one place that needs it: the wire.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the collector configuration file.
+type Config struct {
+	// Name identifies this collector to the cmdb; defaults to the host name.
+	Name     string     `yaml:"name"`
+	Site     string     `yaml:"site"`
+	CMDB     CMDBConfig `yaml:"cmdb"`
+	SpoolDir string     `yaml:"spool_dir"`
+	SNMP     SNMPConfig `yaml:"snmp"`
+	Traps    TrapConfig `yaml:"traps"`
+	HL7      HL7Config  `yaml:"hl7"`
+	// Refresh is how often an unchanged device is re-reported so the cmdb keeps it known.
+	Refresh time.Duration `yaml:"refresh_interval"`
+}
+
+// CMDBConfig says where observations go.
+type CMDBConfig struct {
+	URL   string `yaml:"url"`
+	Token Secret `yaml:"token"`
+	// CAFile verifies the cmdb's TLS certificate when the URL is https.
+	CAFile string `yaml:"ca_file"`
+	// BatchSize and FlushInterval bound how long an observation waits to be sent.
+	BatchSize     int           `yaml:"batch_size"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	Timeout       time.Duration `yaml:"timeout"`
+}
+
+// SNMPConfig is the SNMP part of the collector configuration.
+type SNMPConfig struct {
+	Port              int             `yaml:"port"`
+	Timeout           time.Duration   `yaml:"timeout"`
+	Retries           int             `yaml:"retries"`
+	PollInterval      time.Duration   `yaml:"poll_interval"`
+	DownAfter         int             `yaml:"down_after"`
+	DiscoverySchedule string          `yaml:"discovery_schedule"`
+	SweepWorkers      int             `yaml:"sweep_workers"`
+	PollWorkers       int             `yaml:"poll_workers"`
+	Credentials       []Credential    `yaml:"credentials"`
+	Ranges            []Range         `yaml:"ranges"`
+	Targets           []StaticTarget  `yaml:"targets"`
+	Profiles          ProfileSettings `yaml:"profiles"`
+}
+
+// ProfileSettings points at user fingerprint profiles added to the shipped ones.
+type ProfileSettings struct {
+	Dir string `yaml:"dir"`
+}
+
+// Credential is one way to talk to an agent. Secrets are Secret so they never print.
+type Credential struct {
+	Name           string `yaml:"name"`
+	Version        string `yaml:"version"` // 1, 2c, 3
+	Community      Secret `yaml:"community"`
+	Username       string `yaml:"username"`
+	AuthProtocol   string `yaml:"auth_protocol"`
+	AuthPassphrase Secret `yaml:"auth_passphrase"`
+	PrivProtocol   string `yaml:"priv_protocol"`
+	PrivPassphrase Secret `yaml:"priv_passphrase"`
+	ContextName    string `yaml:"context_name"`
+}
+
+// Range is an address range to sweep, with the credentials to try in order and the
+// location every device found there gets unless it says better.
+type Range struct {
+	CIDR        string   `yaml:"cidr"`
+	Credentials []string `yaml:"credentials"`
+	Location    Location `yaml:"location"`
+	// Clinical marks a range where unknown devices are a security concern.
+	Clinical bool `yaml:"clinical"`
+
+	prefix netip.Prefix
+}
+
+// Prefix returns the parsed CIDR (valid after Load/Validate).
+func (r Range) Prefix() netip.Prefix { return r.prefix }
+
+// StaticTarget is a single agent to poll without sweeping, e.g. on a non-standard port.
+type StaticTarget struct {
+	Address     string   `yaml:"address"` // host or host:port
+	Credentials []string `yaml:"credentials"`
+	Location    Location `yaml:"location"`
+}
+
+// TrapConfig is the SNMP trap listener.
+type TrapConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// HL7Config is the MLLP listener.
+type HL7Config struct {
+	Listen           string        `yaml:"listen"`
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	TLSCert          string        `yaml:"tls_cert"`
+	TLSKey           string        `yaml:"tls_key"`
+	MaxMessageBytes  int           `yaml:"max_message_bytes"`
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+}
+
+// DefaultConfig returns the configuration a file is decoded over.
+func DefaultConfig() Config {
+	return Config{
+		Refresh: 60 * time.Second,
+		CMDB: CMDBConfig{
+			BatchSize:     500,
+			FlushInterval: 500 * time.Millisecond,
+			Timeout:       10 * time.Second,
+		},
+		SNMP: SNMPConfig{
+			Port:              161,
+			Timeout:           time.Second,
+			Retries:           1,
+			PollInterval:      30 * time.Second,
+			DownAfter:         3,
+			DiscoverySchedule: "@every 1h",
+			SweepWorkers:      256,
+			PollWorkers:       64,
+		},
+		HL7: HL7Config{
+			HeartbeatTimeout: 3 * time.Minute,
+			MaxMessageBytes:  1 << 20,
+			IdleTimeout:      10 * time.Minute,
+		},
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} with the environment's value and returns the names of
+// variables that were not set. They expand to "" so a flag can still override the
+// field; if validation then fails, the error names them.
+func expandEnv(data []byte) ([]byte, []string) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	return out, missing
+}
+
+// LoadConfig reads, expands, strictly decodes and validates a collector config file.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig decodes and validates configuration bytes. Unknown keys are errors.
+func ParseConfig(data []byte) (*Config, error) { return ParseConfigWith(data, nil) }
+
+// ParseConfigWith is ParseConfig with overrides (command-line flags) applied between
+// decoding and validation.
+func ParseConfigWith(data []byte, override func(*Config)) (*Config, error) {
+	data, missing := expandEnv(data)
+	cfg := DefaultConfig()
+	if err := yamlstrict.Decode(data, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Name == "" {
+		host, _ := os.Hostname()
+		cfg.Name = host
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		if len(missing) > 0 {
+			err = fmt.Errorf("%w (environment variables not set: %s)", err, strings.Join(missing, ", "))
+		}
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Validate checks cross-field rules and parses derived values.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Name == "" {
+		add("name: must not be empty")
+	}
+	if c.Site == "" {
+		add("site: is required")
+	}
+	if c.CMDB.URL == "" {
+		add("cmdb.url: is required")
+	} else if u, err := url.Parse(c.CMDB.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("cmdb.url: %q is not an http(s) URL", c.CMDB.URL)
+	}
+	if c.CMDB.Token == "" {
+		add("cmdb.token: is required")
+	}
+	if c.CMDB.BatchSize < 1 || c.CMDB.BatchSize > 5000 {
+		add("cmdb.batch_size: %d is outside 1..5000", c.CMDB.BatchSize)
+	}
+	if c.CMDB.FlushInterval <= 0 {
+		add("cmdb.flush_interval: must be positive")
+	}
+	if c.Refresh < time.Second {
+		add("refresh_interval: %s is below 1s", c.Refresh)
+	}
+	s := &c.SNMP
+	if s.Port < 1 || s.Port > 65535 {
+		add("snmp.port: %d is not a port", s.Port)
+	}
+	if s.Timeout < 10*time.Millisecond {
+		add("snmp.timeout: %s is below 10ms", s.Timeout)
+	}
+	if s.Retries < 0 || s.Retries > 10 {
+		add("snmp.retries: %d is outside 0..10", s.Retries)
+	}
+	if s.PollInterval < 100*time.Millisecond {
+		add("snmp.poll_interval: %s is below 100ms", s.PollInterval)
+	}
+	if s.DownAfter < 1 {
+		add("snmp.down_after: %d must be at least 1", s.DownAfter)
+	}
+	if s.SweepWorkers < 1 || s.PollWorkers < 1 {
+		add("snmp.sweep_workers and snmp.poll_workers must be at least 1")
+	}
+	if _, err := cron.ParseStandard(s.DiscoverySchedule); err != nil {
+		add("snmp.discovery_schedule: %q: %v", s.DiscoverySchedule, err)
+	}
+	names := map[string]bool{}
+	for i := range s.Credentials {
+		cr := &s.Credentials[i]
+		if cr.Name == "" {
+			add("snmp.credentials[%d].name: is required", i)
+			continue
+		}
+		if names[cr.Name] {
+			add("snmp.credentials[%d].name: %q is used twice", i, cr.Name)
+		}
+		names[cr.Name] = true
+		if err := cr.validate(); err != nil {
+			add("snmp.credentials %q: %v", cr.Name, err)
+		}
+	}
+	checkRefs := func(where string, refs []string) {
+		if len(refs) == 0 && len(s.Credentials) == 0 {
+			add("%s: no credentials to try", where)
+		}
+		for _, r := range refs {
+			if !names[r] {
+				add("%s: unknown credential %q", where, r)
+			}
+		}
+	}
+	for i := range s.Ranges {
+		r := &s.Ranges[i]
+		where := fmt.Sprintf("snmp.ranges[%d]", i)
+		p, err := netip.ParsePrefix(r.CIDR)
+		if err != nil {
+			add("%s.cidr: %q is not a CIDR", where, r.CIDR)
+		} else if !p.Addr().Is4() {
+			add("%s.cidr: %q: only IPv4 ranges can be swept", where, r.CIDR)
+		} else if p.Bits() < 8 {
+			add("%s.cidr: %q is larger than a /8", where, r.CIDR)
+		} else {
+			r.prefix = p.Masked()
+		}
+		checkRefs(where, r.Credentials)
+	}
+	for i, t := range s.Targets {
+		where := fmt.Sprintf("snmp.targets[%d]", i)
+		if t.Address == "" {
+			add("%s.address: is required", where)
+		}
+		checkRefs(where, t.Credentials)
+	}
+	if c.HL7.Listen != "" && c.HL7.HeartbeatTimeout < time.Second {
+		add("hl7.heartbeat_timeout: %s is below 1s", c.HL7.HeartbeatTimeout)
+	}
+	if (c.HL7.TLSCert == "") != (c.HL7.TLSKey == "") {
+		add("hl7.tls_cert and hl7.tls_key go together")
+	}
+	return errors.Join(errs...)
+}
+
+func (cr *Credential) validate() error {
+	switch cr.Version {
+	case "1", "2c":
+		if cr.Community == "" {
+			return errors.New("community is required for v1/v2c")
+		}
+	case "3":
+		if cr.Username == "" {
+			return errors.New("username is required for v3")
+		}
+		if _, err := authProtocol(cr.AuthProtocol); err != nil {
+			return err
+		}
+		if _, err := privProtocol(cr.PrivProtocol); err != nil {
+			return err
+		}
+		if cr.AuthProtocol != "" && cr.AuthPassphrase == "" {
+			return errors.New("auth_passphrase is required with auth_protocol")
+		}
+		if cr.PrivProtocol != "" && (cr.PrivPassphrase == "" || cr.AuthProtocol == "") {
+			return errors.New("priv_protocol needs priv_passphrase and an auth_protocol")
+		}
+		if cr.AuthPassphrase != "" && len(cr.AuthPassphrase) < 8 {
+			return errors.New("auth_passphrase must be at least 8 characters (RFC 3414)")
+		}
+		if cr.PrivPassphrase != "" && len(cr.PrivPassphrase) < 8 {
+			return errors.New("priv_passphrase must be at least 8 characters (RFC 3414)")
+		}
+	default:
+		return fmt.Errorf("version %q is not one of 1, 2c, 3", cr.Version)
+	}
+	return nil
+}

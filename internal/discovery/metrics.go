@@ -1,0 +1,115 @@
+package discovery
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// collectorMetrics are the collector's own Prometheus metrics, registered on an
+// injected registerer with every label value initialised up front.
+type collectorMetrics struct {
+	polls        *prometheus.CounterVec
+	pollDuration prometheus.Histogram
+	packets      *prometheus.CounterVec
+	spool        prometheus.Gauge
+	dropped      *prometheus.CounterVec
+	tracked      *prometheus.GaugeVec
+	reports      *prometheus.CounterVec
+	sweeps       prometheus.Counter
+	sweepSeconds prometheus.Gauge
+	sweepFound   prometheus.Gauge
+}
+
+func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
+	m := &collectorMetrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_polls_total", Help: "SNMP device polls by result.",
+		}, []string{"result"}),
+		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "medcmdb_snmp_poll_duration_seconds",
+			Help:    "Time to poll one device, all retries and credentials included.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		packets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_packets_total", Help: "SNMP request packets sent, and retries.",
+		}, []string{"kind"}),
+		spool: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "medcmdb_spool_observations", Help: "Observations waiting to be delivered to the cmdb.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_spool_dropped_total", Help: "Observations dropped because the spool was full, by kind.",
+		}, []string{"kind"}),
+		tracked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "medcmdb_devices_tracked", Help: "Devices the collector is watching, by state.",
+		}, []string{"state"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_reports_total", Help: "Observation batches sent to the cmdb, by result.",
+		}, []string{"result"}),
+		sweeps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_sweeps_total", Help: "Completed discovery sweeps.",
+		}),
+		sweepSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "medcmdb_snmp_last_sweep_duration_seconds", Help: "Wall time of the last sweep.",
+		}),
+		sweepFound: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "medcmdb_snmp_last_sweep_responders", Help: "Agents that answered the last sweep.",
+		}),
+	}
+	for _, r := range []string{"success", "failure"} {
+		m.polls.WithLabelValues(r)
+	}
+	for _, k := range []string{"sent", "retry"} {
+		m.packets.WithLabelValues(k)
+	}
+	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent} {
+		m.dropped.WithLabelValues(string(k))
+	}
+	for _, s := range []State{StateUp, StateDown, StateDegraded} {
+		m.tracked.WithLabelValues(string(s))
+	}
+	for _, r := range []string{"success", "failure"} {
+		m.reports.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.polls, m.pollDuration, m.packets, m.spool, m.dropped, m.tracked,
+			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound)
+	}
+	return m
+}
+
+func (m *collectorMetrics) pollDone(ok bool, d time.Duration) {
+	if ok {
+		m.polls.WithLabelValues("success").Inc()
+	} else {
+		m.polls.WithLabelValues("failure").Inc()
+	}
+	m.pollDuration.Observe(d.Seconds())
+}
+
+func (m *collectorMetrics) packetSent()    { m.packets.WithLabelValues("sent").Inc() }
+func (m *collectorMetrics) packetRetried() { m.packets.WithLabelValues("retry").Inc() }
+func (m *collectorMetrics) setSpool(n int) { m.spool.Set(float64(n)) }
+func (m *collectorMetrics) spoolDropped(kind string) {
+	m.dropped.WithLabelValues(kind).Inc()
+}
+
+func (m *collectorMetrics) setTracked(counts map[State]int) {
+	for s, n := range counts {
+		m.tracked.WithLabelValues(string(s)).Set(float64(n))
+	}
+}
+
+func (m *collectorMetrics) reportDone(ok bool) {
+	if ok {
+		m.reports.WithLabelValues("success").Inc()
+	} else {
+		m.reports.WithLabelValues("failure").Inc()
+	}
+}
+
+func (m *collectorMetrics) sweepDone(r SweepResult) {
+	m.sweeps.Inc()
+	m.sweepSeconds.Set(r.Elapsed.Seconds())
+	m.sweepFound.Set(float64(r.Responded))
+}

@@ -1,0 +1,35 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/medcmdb/medcmdb/internal/testkit"
+)
+
+// TestImportsPointTowardsLeaves enforces DESIGN §2's "must not import" column.
+func TestImportsPointTowardsLeaves(t *testing.T) {
+	const mod = "github.com/medcmdb/medcmdb/"
+	rules := map[string][]string{
+		"./cmd/collector":      {"go.mongodb.org/", mod + "internal/assets", mod + "internal/incidents", mod + "internal/store"},
+		"./internal/discovery": {"go.mongodb.org/", mod + "internal/assets", mod + "internal/incidents"},
+		"./internal/assets":    {mod + "internal/incidents", mod + "graphql"},
+		"./internal/incidents": {mod + "graphql"},
+	}
+	for pkg, banned := range rules {
+		cmd := exec.Command("go", "list", "-deps", pkg)
+		cmd.Dir = testkit.ModuleRoot(t)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, b := range banned {
+				if strings.HasPrefix(dep, b) {
+					t.Errorf("%s imports %s", pkg, dep)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/medcmdb/medcmdb/internal/store"
+)
+
+// ErrNotFound means no incident has that id.
+var ErrNotFound = errors.New("incident not found")
+
+// ErrConflict means another writer changed the incident first.
+var ErrConflict = errors.New("incident changed concurrently")
+
+// Store persists incidents, their dedup keys and the incident number counter.
+type Store struct {
+	incidents *store.Partitioned
+	keys      *mongo.Collection
+	counters  *mongo.Collection
+	versioned bool
+}
+
+// OpenStore prepares the incident collections.
+func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
+	p, err := s.Partitioned(ctx, "incidents")
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{incidents: p, keys: s.DB.Collection("incident_keys"), counters: s.DB.Collection("counters"), versioned: !s.Embedded}
+	if !s.Embedded {
+		if err := p.EnsureIndexes(ctx,
+			mongo.IndexModel{Keys: store.Key("assetId", "condition")},
+			mongo.IndexModel{Keys: store.Key("state", "openedAt")},
+		); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// LoadAll reads every incident.
+func (s *Store) LoadAll(ctx context.Context) ([]*Incident, error) {
+	var out []*Incident
+	err := store.FindAll(ctx, s.incidents, nil, func(i Incident) error {
+		out = append(out, &i)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading incidents: %w", err)
+	}
+	return out, nil
+}
+
+// Load reads one incident.
+func (s *Store) Load(ctx context.Context, id string) (*Incident, error) {
+	var i Incident
+	err := s.incidents.For(id).FindOne(ctx, bson.M{"_id": id}).Decode(&i)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading incident %s: %w", id, err)
+	}
+	return &i, nil
+}
+
+// ClaimKey makes id the open incident for key, unless another incident holds it: then
+// that one's id is returned. The unique _id keeps one open incident per (asset,
+// condition) even across cmdb replicas.
+func (s *Store) ClaimKey(ctx context.Context, key, id string) (string, error) {
+	_, err := s.keys.InsertOne(ctx, bson.M{"_id": key, "incidentId": id})
+	if err == nil {
+		return id, nil
+	}
+	if !store.IsDuplicateKey(err) {
+		return "", fmt.Errorf("claiming incident key %s: %w", key, err)
+	}
+	var doc struct {
+		IncidentID string `bson:"incidentId"`
+	}
+	if err := s.keys.FindOne(ctx, bson.M{"_id": key}).Decode(&doc); err != nil {
+		return "", fmt.Errorf("reading incident key %s: %w", key, err)
+	}
+	return doc.IncidentID, nil
+}
+
+// ReleaseKey frees the dedup key once its incident is resolved.
+func (s *Store) ReleaseKey(ctx context.Context, key string) error {
+	if _, err := s.keys.DeleteOne(ctx, bson.M{"_id": key}); err != nil {
+		return fmt.Errorf("releasing incident key %s: %w", key, err)
+	}
+	return nil
+}
+
+// NextNumber returns the next incident number.
+func (s *Store) NextNumber(ctx context.Context) (int64, error) {
+	var doc struct {
+		Seq int64 `bson:"seq"`
+	}
+	err := s.counters.FindOneAndUpdate(ctx, bson.M{"_id": "incident"}, bson.M{"$inc": bson.M{"seq": 1}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+	if err != nil {
+		return 0, fmt.Errorf("numbering incident: %w", err)
+	}
+	return doc.Seq, nil
+}
+
+// Save writes an incident whose previous stored version is prev (0: new).
+func (s *Store) Save(ctx context.Context, i *Incident, prev int64) error {
+	col := s.incidents.For(i.ID)
+	if prev == 0 {
+		if _, err := col.InsertOne(ctx, i); err != nil {
+			return fmt.Errorf("inserting incident %s: %w", i.ID, err)
+		}
+		return nil
+	}
+	filter := bson.M{"_id": i.ID}
+	if s.versioned {
+		filter["version"] = prev
+	}
+	res, err := col.ReplaceOne(ctx, filter, i)
+	if err != nil {
+		return fmt.Errorf("saving incident %s: %w", i.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("saving incident %s at version %d: %w", i.ID, prev, ErrConflict)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+// Package server wires the cmdb process: store, asset registry, incident engine, API,
+// metrics and HTTP endpoints. cmd/cmdb owns flags and signals; this package owns Run.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/medcmdb/medcmdb/graphql"
+	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/auth"
+	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/store"
+)
+
+// Version is set at build time (-ldflags "-X .../server.Version=...").
+var Version = "dev"
+
+// Config is what the cmdb needs to start.
+type Config struct {
+	Listen   string
+	MongoURI string
+	DataDir  string
+	Database string
+	Policy   *incidents.Policy
+	Logger   *slog.Logger
+	// ExpiryInterval is how often expired observations are checked (default 5s).
+	ExpiryInterval time.Duration
+}
+
+// Server is a running cmdb.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *store.Store
+	tokens    *auth.Store
+	assets    *assets.Service
+	incidents *incidents.Engine
+	pipeline  *pipeline
+	registry  *prometheus.Registry
+	listener  net.Listener
+	http      *http.Server
+
+	adminTokenPath string
+}
+
+// New opens the store, loads the working set and binds the listener, so Addr is valid
+// when New returns.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Policy == nil {
+		cfg.Policy = incidents.DefaultPolicy()
+	}
+	if cfg.ExpiryInterval <= 0 {
+		cfg.ExpiryInterval = 5 * time.Second
+	}
+	log := cfg.Logger
+	st, err := store.Open(ctx, store.Options{URI: cfg.MongoURI, DataDir: cfg.DataDir, Database: cfg.Database, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st, registry: prometheus.NewRegistry()}
+	if err := s.init(ctx); err != nil {
+		st.Close(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) init(ctx context.Context) error {
+	log := s.log
+	s.tokens = auth.NewStore(s.store.DB)
+	path, created, err := auth.Bootstrap(ctx, s.tokens, s.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("bootstrapping admin token: %w", err)
+	}
+	s.adminTokenPath = path
+	if created {
+		log.Info("created the first admin token", "file", path)
+	}
+	ast, err := assets.OpenStore(ctx, s.store)
+	if err != nil {
+		return err
+	}
+	if s.assets, err = assets.NewService(ctx, ast, assets.Options{Logger: log}); err != nil {
+		return err
+	}
+	ist, err := incidents.OpenStore(ctx, s.store)
+	if err != nil {
+		return err
+	}
+	if s.incidents, err = incidents.NewEngine(ctx, ist, s.assets, incidents.EngineOptions{Policy: s.cfg.Policy, Logger: log}); err != nil {
+		return err
+	}
+	s.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newInventoryCollector(s.assets, s.incidents),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "medcmdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version, "component": "cmdb"},
+		}, func() float64 { return 1 }),
+	)
+	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
+	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline},
+		s.tokens, s.registry, log, graphql.DefaultLimits())
+	if err != nil {
+		return fmt.Errorf("graphql schema: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", withRequestID(gh))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET /{$}", serveBoard)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if s.listener, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	return nil
+}
+
+// Addr is the bound HTTP address.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// URL is the base URL of the HTTP server.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// AdminTokenPath is where the bootstrap admin token was written, if it was.
+func (s *Server) AdminTokenPath() string { return s.adminTokenPath }
+
+// Tokens returns the token store (for token commands and the demo).
+func (s *Server) Tokens() *auth.Store { return s.tokens }
+
+// Assets returns the asset registry.
+func (s *Server) Assets() *assets.Service { return s.assets }
+
+// Incidents returns the incident engine.
+func (s *Server) Incidents() *incidents.Engine { return s.incidents }
+
+// Registry returns the metrics registry.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		http.Error(w, "store not answering: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Run serves until ctx ends, then shuts down gracefully and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.store.Close(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Go(func() {
+		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+			cancel()
+		}
+	})
+	wg.Go(func() { _ = s.incidents.Run(ctx) })
+	wg.Go(func() { s.expireLoop(ctx) })
+	s.log.Info("cmdb listening", "url", s.URL(), "embedded_store", s.store.Embedded, "version", Version)
+	<-ctx.Done()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	_ = s.http.Shutdown(sctx)
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// expireLoop turns devices whose observations ran out into UNKNOWN.
+func (s *Server) expireLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ExpiryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			outs, err := s.assets.Expire(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("expiring observations", "err", err)
+				}
+				continue
+			}
+			if len(outs) > 0 {
+				s.log.Info("observations expired", "assets", len(outs))
+				if err := s.incidents.Handle(ctx, outs); err != nil {
+					s.log.Warn("updating incidents after expiry", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// withRequestID tags each API request so history entries can be traced to it.
+func withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
+	})
+}

@@ -1,0 +1,179 @@
+// Package store owns the MongoDB plumbing: connecting to an external deployment, or
+// starting the embedded FerretDB and connecting to it through the same driver, so
+// production and the zero-setup default share one code path.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Options says which store to open.
+type Options struct {
+	// URI of an external MongoDB; empty starts the embedded FerretDB.
+	URI string
+	// DataDir holds the embedded store's SQLite files (under DataDir/db).
+	DataDir  string
+	Database string
+	Logger   *slog.Logger
+	// EmbeddedListen is the embedded store's loopback address (default 127.0.0.1:0).
+	EmbeddedListen string
+}
+
+// Store is an open database.
+type Store struct {
+	Client   *mongo.Client
+	DB       *mongo.Database
+	Embedded bool
+	// URI is the address the driver connected to (the embedded listener when embedded).
+	URI string
+
+	stopEmbedded func()
+}
+
+// Open connects to the configured store, starting the embedded one if needed.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.Database == "" {
+		o.Database = "cmdb"
+	}
+	s := &Store{URI: o.URI}
+	if o.URI == "" {
+		uri, stop, err := startEmbedded(o, log)
+		if err != nil {
+			return nil, err
+		}
+		s.URI, s.stopEmbedded, s.Embedded = uri, stop, true
+	}
+	opts := options.Client().ApplyURI(s.URI).
+		SetAppName("medcmdb").
+		SetServerSelectionTimeout(5 * time.Second).
+		SetConnectTimeout(5 * time.Second)
+	if s.Embedded {
+		// FerretDB serialises SQLite writes; a few connections are all it can use.
+		opts.SetMaxPoolSize(16)
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("store %s: %w", redactURI(s.URI), err)
+	}
+	s.Client = client
+	s.DB = client.Database(o.Database)
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.Ping(pctx); err != nil {
+		s.Close(context.Background())
+		return nil, fmt.Errorf("store %s: %w", redactURI(s.URI), err)
+	}
+	log.Info("store connected", "uri", redactURI(s.URI), "embedded", s.Embedded, "database", o.Database)
+	return s, nil
+}
+
+// Ping reports whether the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.Client == nil {
+		return errors.New("store not connected")
+	}
+	return s.Client.Ping(ctx, readpref.Primary())
+}
+
+// Close disconnects and stops the embedded store.
+func (s *Store) Close(ctx context.Context) {
+	if s.Client != nil {
+		_ = s.Client.Disconnect(ctx)
+	}
+	if s.stopEmbedded != nil {
+		s.stopEmbedded()
+	}
+}
+
+// startEmbedded runs FerretDB with the SQLite handler on loopback only.
+func startEmbedded(o Options, log *slog.Logger) (string, func(), error) {
+	if o.DataDir == "" {
+		return "", nil, errors.New("embedded store: data dir is required")
+	}
+	dir, err := filepath.Abs(filepath.Join(o.DataDir, "db"))
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded store: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("embedded store: %w", err)
+	}
+	listen := o.EmbeddedListen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	// FerretDB logs every connection at Info; only its warnings matter to an operator.
+	flog := slog.New(quietHandler{log.With("component", "ferretdb").Handler()})
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    flog,
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("embedded store in %s: %w", dir, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+	// MongoDBURI blocks until the listener is bound, so it is safe to ask now.
+	uri := f.MongoDBURI()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	return uri, stop, nil
+}
+
+// quietHandler drops records below Warn.
+type quietHandler struct{ slog.Handler }
+
+func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
+}
+func (q quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return quietHandler{q.Handler.WithAttrs(a)}
+}
+func (q quietHandler) WithGroup(n string) slog.Handler { return quietHandler{q.Handler.WithGroup(n)} }
+
+// EnsureIndexes creates indexes; creating an existing index is a no-op.
+func EnsureIndexes(ctx context.Context, c *mongo.Collection, models ...mongo.IndexModel) error {
+	if len(models) == 0 {
+		return nil
+	}
+	if _, err := c.Indexes().CreateMany(ctx, models); err != nil {
+		return fmt.Errorf("creating indexes on %s: %w", c.Name(), err)
+	}
+	return nil
+}
+
+// IsDuplicateKey reports whether err is a unique-key violation.
+func IsDuplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// Key is a shorthand for an ascending single-field index spec.
+func Key(fields ...string) bson.D {
+	d := bson.D{}
+	for _, f := range fields {
+		d = append(d, bson.E{Key: f, Value: 1})
+	}
+	return d
+}
