@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Debian packages the tests drive for real: net-snmp's agent and tools.
+# Debian packages the tests drive for real are listed in test-deps.txt.
 packages=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-have snmpd || packages+=(snmpd)
-have snmpget || packages+=(snmp)
+while read -r cmd pkg; do
+  case "$cmd" in ''|'#'*) continue ;; esac
+  have "$cmd" || packages+=("$pkg")
+done < test-deps.txt
 
 if [ ${#packages[@]} -gt 0 ]; then
   echo "test.sh: installing ${packages[*]}"

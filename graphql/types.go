@@ -38,7 +38,7 @@ func init() {
 		Description: "One real device, however many sources saw it.",
 		Fields: gql.FieldsThunk(func() gql.Fields {
 			a := func(f func(*assets.Asset) any) gql.FieldResolveFn { return field(f) }
-			return gql.Fields{
+			return buildFields(gql.Fields{
 				"id":              {Type: gql.NewNonNull(gql.ID), Resolve: a(func(x *assets.Asset) any { return x.ID })},
 				"name":            {Type: gql.String, Resolve: a(func(x *assets.Asset) any { return orNil(x.Name) })},
 				"class":           {Type: gql.NewNonNull(assetClassEnum), Resolve: a(func(x *assets.Asset) any { return string(x.Class) })},
@@ -105,7 +105,7 @@ func init() {
 						return list, nil
 					},
 				},
-			}
+			}, assetBuilders)
 		}),
 	})
 
@@ -114,7 +114,7 @@ func init() {
 		Description: "One failure of one asset, clinically weighted.",
 		Fields: gql.FieldsThunk(func() gql.Fields {
 			i := func(f func(*incidents.Incident) any) gql.FieldResolveFn { return field(f) }
-			return gql.Fields{
+			return buildFields(gql.Fields{
 				"id":     {Type: gql.NewNonNull(gql.ID), Resolve: i(func(x *incidents.Incident) any { return x.ID })},
 				"number": {Type: gql.NewNonNull(gql.String), Resolve: i(func(x *incidents.Incident) any { return x.Number })},
 				"title":  {Type: gql.NewNonNull(gql.String), Resolve: i(func(x *incidents.Incident) any { return x.Title })},
@@ -158,7 +158,7 @@ func init() {
 					}
 					return out
 				})},
-			}
+			}, incidentBuilders)
 		}),
 	})
 }
@@ -184,96 +184,115 @@ func Schema() (gql.Schema, error) {
 }
 
 func buildSchema() (gql.Schema, error) {
-	assetConn := connectionType("AssetConnection", assetType)
-	incidentConn := connectionType("IncidentConnection", incidentType)
-	pageArgs := func(filter gql.Input) gql.FieldConfigArgument {
-		return gql.FieldConfigArgument{
-			"filter": {Type: filter},
-			"first":  {Type: gql.Int, DefaultValue: 50},
-			"after":  {Type: gql.String},
+	query := gql.NewObject(gql.ObjectConfig{Name: "Query", Fields: buildFields(nil, queryBuilders)})
+	mutation := gql.NewObject(gql.ObjectConfig{Name: "Mutation", Fields: buildFields(nil, mutationBuilders)})
+	return gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation, Types: []gql.Type{timeScalar}})
+}
+
+// pageArgs are the arguments of a connection field.
+func pageArgs(filter gql.Input) gql.FieldConfigArgument {
+	return gql.FieldConfigArgument{
+		"filter": {Type: filter},
+		"first":  {Type: gql.Int, DefaultValue: 50},
+		"after":  {Type: gql.String},
+	}
+}
+
+func init() {
+	var assetConn, incidentConn *gql.Object
+	connections := func() {
+		if assetConn == nil {
+			assetConn = connectionType("AssetConnection", assetType)
+			incidentConn = connectionType("IncidentConnection", incidentType)
 		}
 	}
-	query := gql.NewObject(gql.ObjectConfig{
-		Name: "Query",
-		Fields: gql.Fields{
-			"assets": {Type: gql.NewNonNull(assetConn), Args: pageArgs(assetFilterInput),
-				Resolve: allow("assets", func(p gql.ResolveParams) (any, error) {
-					off, lim, err := page(p.Args)
-					if err != nil {
-						return nil, err
-					}
-					nodes, total := deps(p.Context).Assets.List(assetFilter(p.Args), off, lim)
-					return makeConnection(nodes, total, off), nil
-				})},
-			"asset": {Type: assetType, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}},
-				Resolve: allow("asset", func(p gql.ResolveParams) (any, error) {
-					a, ok := deps(p.Context).Assets.Get(str(p.Args, "id"))
-					if !ok {
-						return nil, nil
-					}
-					return a, nil
-				})},
-			"incidents": {Type: gql.NewNonNull(incidentConn), Args: pageArgs(incidentFilterInput),
-				Resolve: allow("incidents", func(p gql.ResolveParams) (any, error) {
-					off, lim, err := page(p.Args)
-					if err != nil {
-						return nil, err
-					}
-					nodes, total := deps(p.Context).Incidents.List(incidentFilter(p.Args), off, lim)
-					return makeConnection(nodes, total, off), nil
-				})},
-			"incident": {Type: incidentType, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}},
-				Resolve: allow("incident", func(p gql.ResolveParams) (any, error) {
-					i, ok := deps(p.Context).Incidents.Get(str(p.Args, "id"))
-					if !ok {
-						return nil, nil
-					}
-					return i, nil
-				})},
-		},
-	})
-	noteArgs := gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}, "note": {Type: gql.String}}
-	mutation := gql.NewObject(gql.ObjectConfig{
-		Name: "Mutation",
-		Fields: gql.Fields{
-			"reportObservations": {
-				Type: gql.NewNonNull(reportResultType),
-				Args: gql.FieldConfigArgument{"batch": {Type: gql.NewNonNull(observationBatchInput)}},
-				Resolve: allow("reportObservations", func(p gql.ResolveParams) (any, error) {
-					collector, obs, err := decodeBatch(p.Args)
-					if err != nil {
-						return nil, err
-					}
-					res, err := deps(p.Context).Reporter.Report(p.Context, collector, obs)
-					if err != nil {
-						return nil, internal(err)
-					}
-					rej := make([]map[string]any, len(res.Rejected))
-					for k, r := range res.Rejected {
-						rej[k] = map[string]any{"id": r.ID, "reason": r.Reason}
-					}
-					return map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej}, nil
-				}),
+	RegisterQuery("assets", func() *gql.Field {
+		connections()
+		return &gql.Field{Type: gql.NewNonNull(assetConn), Args: pageArgs(assetFilterInput),
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				off, lim, err := page(p.Args)
+				if err != nil {
+					return nil, err
+				}
+				nodes, total := deps(p.Context).Assets.List(assetFilter(p.Args), off, lim)
+				return makeConnection(nodes, total, off), nil
+			}}
+	}, readers...)
+	RegisterQuery("asset", func() *gql.Field {
+		return &gql.Field{Type: assetType, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}},
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				a, ok := deps(p.Context).Assets.Get(str(p.Args, "id"))
+				if !ok {
+					return nil, nil
+				}
+				return a, nil
+			}}
+	}, readers...)
+	RegisterQuery("incidents", func() *gql.Field {
+		connections()
+		return &gql.Field{Type: gql.NewNonNull(incidentConn), Args: pageArgs(incidentFilterInput),
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				off, lim, err := page(p.Args)
+				if err != nil {
+					return nil, err
+				}
+				nodes, total := deps(p.Context).Incidents.List(incidentFilter(p.Args), off, lim)
+				return makeConnection(nodes, total, off), nil
+			}}
+	}, readers...)
+	RegisterQuery("incident", func() *gql.Field {
+		return &gql.Field{Type: incidentType, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}},
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				i, ok := deps(p.Context).Incidents.Get(str(p.Args, "id"))
+				if !ok {
+					return nil, nil
+				}
+				return i, nil
+			}}
+	}, readers...)
+
+	RegisterMutation("reportObservations", func() *gql.Field {
+		return &gql.Field{
+			Type: gql.NewNonNull(reportResultType),
+			Args: gql.FieldConfigArgument{"batch": {Type: gql.NewNonNull(observationBatchInput)}},
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				collector, obs, err := decodeBatch(p.Args)
+				if err != nil {
+					return nil, err
+				}
+				res, err := deps(p.Context).Reporter.Report(p.Context, collector, obs)
+				if err != nil {
+					return nil, internal(err)
+				}
+				rej := make([]map[string]any, len(res.Rejected))
+				for k, r := range res.Rejected {
+					rej[k] = map[string]any{"id": r.ID, "reason": r.Reason}
+				}
+				return map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej}, nil
 			},
-			"acknowledgeIncident": {Type: gql.NewNonNull(incidentType), Args: noteArgs,
-				Resolve: allow("acknowledgeIncident", func(p gql.ResolveParams) (any, error) {
-					note, err := noteArg(p.Args)
-					if err != nil {
-						return nil, err
-					}
-					i, err := deps(p.Context).Incidents.Acknowledge(p.Context, str(p.Args, "id"), actor(p.Context), note)
-					return i, internal(err)
-				})},
-			"resolveIncident": {Type: gql.NewNonNull(incidentType), Args: noteArgs,
-				Resolve: allow("resolveIncident", func(p gql.ResolveParams) (any, error) {
-					note, err := noteArg(p.Args)
-					if err != nil {
-						return nil, err
-					}
-					i, err := deps(p.Context).Incidents.Resolve(p.Context, str(p.Args, "id"), actor(p.Context), note)
-					return i, internal(err)
-				})},
-		},
-	})
-	return gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation, Types: []gql.Type{timeScalar}})
+		}
+	}, reporter...)
+	noteArgs := gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}, "note": {Type: gql.String}}
+	RegisterMutation("acknowledgeIncident", func() *gql.Field {
+		return &gql.Field{Type: gql.NewNonNull(incidentType), Args: noteArgs,
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				note, err := noteArg(p.Args)
+				if err != nil {
+					return nil, err
+				}
+				i, err := deps(p.Context).Incidents.Acknowledge(p.Context, str(p.Args, "id"), actor(p.Context), note)
+				return i, internal(err)
+			}}
+	}, deskers...)
+	RegisterMutation("resolveIncident", func() *gql.Field {
+		return &gql.Field{Type: gql.NewNonNull(incidentType), Args: noteArgs,
+			Resolve: func(p gql.ResolveParams) (any, error) {
+				note, err := noteArg(p.Args)
+				if err != nil {
+					return nil, err
+				}
+				i, err := deps(p.Context).Incidents.Resolve(p.Context, str(p.Args, "id"), actor(p.Context), note)
+				return i, internal(err)
+			}}
+	}, deskers...)
 }

@@ -133,6 +133,9 @@ type Asset struct {
 	LastSeenAt      time.Time `bson:"lastSeenAt,omitempty"`
 	RiskScore       int       `bson:"riskScore"`
 
+	// Upstream are the assets this one depends on (switch port, UPS, HL7 gateway, ...).
+	Upstream []Relation `bson:"upstream,omitempty"`
+
 	// PatientConnected is true while HL7 shows the device bound to a patient.
 	PatientConnected bool `bson:"patientConnected,omitempty"`
 	// Authority records, per field (dots replaced by "_": MongoDB keys cannot hold
@@ -163,6 +166,7 @@ func (a *Asset) Clone() *Asset {
 	c.MACAddresses = slices.Clone(a.MACAddresses)
 	c.Sources = slices.Clone(a.Sources)
 	c.MergedFrom = slices.Clone(a.MergedFrom)
+	c.Upstream = slices.Clone(a.Upstream)
 	c.Authority = make(map[string]Authority, len(a.Authority))
 	for k, v := range a.Authority {
 		c.Authority[k] = v

@@ -56,9 +56,10 @@ type Service struct {
 	wmu sync.Mutex // serialises writers; guards ix
 	ix  *index
 
-	mu     sync.RWMutex // guards the published maps below
-	assets map[string]*Asset
-	order  []string // ids in creation order (stable pagination)
+	mu         sync.RWMutex // guards the published maps below
+	assets     map[string]*Asset
+	order      []string            // ids in creation order (stable pagination)
+	dependents map[string][]string // upstream id -> ids of assets related to it
 }
 
 // NewService loads every asset from the store.
@@ -78,7 +79,7 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 	if o.DefaultTTL <= 0 {
 		o.DefaultTTL = 10 * time.Minute
 	}
-	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}}
+	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}}
 	all, err := st.LoadAll(ctx)
 	if err != nil {
 		return nil, err
@@ -93,6 +94,7 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 		}
 		s.assets[a.ID] = a
 		s.order = append(s.order, a.ID)
+		s.indexRelations(nil, a)
 		if a.MergedInto == "" {
 			s.ix.add(a)
 		}
@@ -243,6 +245,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 			if _, ok := s.assets[owner]; !ok {
 				s.order = append(s.order, owner)
 			}
+			s.indexRelations(s.assets[owner], loaded)
 			s.assets[owner] = loaded
 			s.mu.Unlock()
 			s.ix.add(loaded)
@@ -483,6 +486,7 @@ func (s *Service) reload(ctx context.Context, id string) {
 		return
 	}
 	s.mu.Lock()
+	s.indexRelations(s.assets[id], a)
 	s.assets[id] = a
 	s.mu.Unlock()
 }
@@ -493,9 +497,11 @@ func (s *Service) publish(b *batch) {
 	defer s.mu.Unlock()
 	for _, id := range b.order {
 		a := b.work[id]
-		if _, ok := s.assets[id]; !ok {
+		prev, ok := s.assets[id]
+		if !ok {
 			s.order = append(s.order, id)
 		}
+		s.indexRelations(prev, a)
 		s.assets[id] = a
 	}
 }
