@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
@@ -12,8 +14,10 @@ import (
 type inventoryCollector struct {
 	assets    *assets.Service
 	incidents *incidents.Engine
+	now       func() time.Time
 	assetDesc *prometheus.Desc
 	openDesc  *prometheus.Desc
+	overdue   *prometheus.Desc
 }
 
 func newInventoryCollector(a *assets.Service, e *incidents.Engine) *inventoryCollector {
@@ -23,12 +27,17 @@ func newInventoryCollector(a *assets.Service, e *incidents.Engine) *inventoryCol
 			[]string{"class", "status", "site", "care_area"}, nil),
 		openDesc: prometheus.NewDesc("medcmdb_incidents_open", "Open incidents by priority, site and care area.",
 			[]string{"priority", "site", "care_area"}, nil),
+		overdue: prometheus.NewDesc("medcmdb_incidents_sla_overdue",
+			"Open incidents past an SLA target now, by priority and target (acknowledge, restore).",
+			[]string{"priority", "target"}, nil),
+		now: time.Now,
 	}
 }
 
 func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.assetDesc
 	ch <- c.openDesc
+	ch <- c.overdue
 }
 
 func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -46,9 +55,25 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range incidents.Priorities {
 		open[ik{prio: string(p)}] = 0
 	}
+	type ok struct{ prio, target string }
+	overdue := map[ok]int{}
+	for _, p := range incidents.Priorities {
+		overdue[ok{string(p), "acknowledge"}] = 0
+		overdue[ok{string(p), "restore"}] = 0
+	}
+	now := c.now()
 	c.incidents.EachOpen(func(i *incidents.Incident) {
 		open[ik{string(i.Priority), i.Site, i.CareArea}]++
+		if i.AcknowledgedAt == nil && now.After(i.AckDueAt) {
+			overdue[ok{string(i.Priority), "acknowledge"}]++
+		}
+		if now.After(i.ResolveDueAt) {
+			overdue[ok{string(i.Priority), "restore"}]++
+		}
 	})
+	for k, n := range overdue {
+		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, float64(n), k.prio, k.target)
+	}
 	for k, n := range open {
 		ch <- prometheus.MustNewConstMetric(c.openDesc, prometheus.GaugeValue, float64(n), k.prio, k.site, k.area)
 	}

@@ -113,6 +113,9 @@ func (s *Server) init(ctx context.Context) error {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "medcmdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version, "component": "cmdb"},
 		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "medcmdb_store_up", Help: "1 when the store answered a ping within 2 s at scrape time.",
+		}, s.storeUp),
 	)
 	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
 	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline},
@@ -153,6 +156,15 @@ func (s *Server) Incidents() *incidents.Engine { return s.incidents }
 
 // Registry returns the metrics registry.
 func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+func (s *Server) storeUp() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s.store.Ping(ctx) != nil {
+		return 0
+	}
+	return 1
+}
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

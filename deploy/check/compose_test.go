@@ -1,0 +1,78 @@
+package check
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/medcmdb/medcmdb/internal/discovery"
+)
+
+func TestComposeFile(t *testing.T) {
+	dir, _ := filepath.Abs("../compose")
+	raw, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"COLLECTOR_TOKEN": "check-token"}
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  dir,
+		ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: raw}},
+		Environment: env,
+	}, func(o *loader.Options) { o.SetProjectName("medcmdb", true) })
+	if err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	want := []string{"mongo-1", "mongo-2", "mongo-3", "mongo-init", "cmdb-1", "cmdb-2", "proxy", "prometheus", "grafana"}
+	for _, s := range want {
+		if _, err := project.GetService(s); err != nil {
+			t.Errorf("service %s: %v", s, err)
+		}
+	}
+	collectors := 0
+	for name, s := range project.Services {
+		if strings.HasPrefix(name, "collector-") {
+			collectors++
+			for _, v := range s.Volumes {
+				if v.Type == types.VolumeTypeBind && strings.HasSuffix(v.Source, ".yaml") {
+					checkCollectorFile(t, v.Source)
+				}
+			}
+		}
+		if strings.HasPrefix(name, "cmdb-") && !strings.Contains(strings.Join(s.Command, " "), "0.0.0.0:8080") {
+			t.Errorf("%s does not listen on the container network", name)
+		}
+		for _, p := range s.Ports {
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes port %s beyond loopback", name, p.Published)
+			}
+		}
+	}
+	if collectors < 2 {
+		t.Errorf("want a collector per site (2), got %d", collectors)
+	}
+	// Every bind-mounted file must exist.
+	for name, s := range project.Services {
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("%s mounts missing %s", name, v.Source)
+				}
+			}
+		}
+	}
+}
+
+func checkCollectorFile(t *testing.T, path string) {
+	t.Helper()
+	t.Setenv("COLLECTOR_TOKEN", "check-token")
+	t.Setenv("SNMP_COMMUNITY", "check-community")
+	if _, err := discovery.LoadConfig(path); err != nil {
+		t.Errorf("%v", err)
+	}
+}
