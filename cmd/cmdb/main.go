@@ -16,6 +16,9 @@ import (
 const usage = `usage:
   cmdb [serve] [flags]             run the CMDB server
   cmdb check-config --config FILE  validate a policy file and exit
+  cmdb token create --role R --name N   create an API token (printed once)
+  cmdb store [--listen 127.0.0.1:27017] [--data-dir DIR]
+                                   run only the embedded store, for several cmdb processes
   cmdb version
 
 serve flags:
@@ -39,6 +42,10 @@ func main() {
 		err = serve(args)
 	case "check-config":
 		err = checkConfig(args)
+	case "token":
+		err = tokenCmd(args)
+	case "store":
+		err = storeCmd(args)
 	case "version":
 		fmt.Println("cmdb", server.Version)
 	case "help":

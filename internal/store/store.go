@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -114,6 +115,10 @@ func startEmbedded(o Options, log *slog.Logger) (string, func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, fmt.Errorf("embedded store: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return "", nil, err
+	}
 	listen := o.EmbeddedListen
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -127,6 +132,7 @@ func startEmbedded(o Options, log *slog.Logger) (string, func(), error) {
 		Logger:    flog,
 	})
 	if err != nil {
+		unlock()
 		return "", nil, fmt.Errorf("embedded store in %s: %w", dir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,15 +146,36 @@ func startEmbedded(o Options, log *slog.Logger) (string, func(), error) {
 	stop := func() {
 		cancel()
 		<-done
+		unlock()
 	}
 	return uri, stop, nil
 }
 
-// quietHandler drops records below Warn.
+// StartEmbedded runs the embedded store alone (for `cmdb store`): it returns the
+// MongoDB URI to reach it and a function that stops it.
+func StartEmbedded(o Options) (string, func(), error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return startEmbedded(o, log)
+}
+
+// quietHandler drops records below Warn, and FerretDB's wire-protocol dumps of
+// commands it does not implement (the driver's endSessions at every disconnect):
+// they are protocol debugging, not news for an operator.
 type quietHandler struct{ slog.Handler }
 
 func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && q.Handler.Enabled(ctx, l)
+}
+
+func (q quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError && (strings.HasPrefix(r.Message, "Response header") || strings.HasPrefix(r.Message, "Response message") ||
+		strings.HasPrefix(r.Message, "Request header") || strings.HasPrefix(r.Message, "Request message")) {
+		return nil
+	}
+	return q.Handler.Handle(ctx, r)
 }
 func (q quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
 	return quietHandler{q.Handler.WithAttrs(a)}
