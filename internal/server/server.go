@@ -23,6 +23,7 @@ import (
 	"github.com/medcmdb/medcmdb/internal/auth"
 	"github.com/medcmdb/medcmdb/internal/incidents"
 	"github.com/medcmdb/medcmdb/internal/store"
+	"github.com/medcmdb/medcmdb/internal/web"
 )
 
 // Version is set at build time (-ldflags "-X .../server.Version=...").
@@ -128,7 +129,9 @@ func (s *Server) init(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
-	mux.HandleFunc("GET /{$}", serveBoard)
+	board := web.Handler()
+	mux.Handle("GET /{$}", board)
+	mux.Handle("GET /static/", board)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if s.listener, err = net.Listen("tcp", s.cfg.Listen); err != nil {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)

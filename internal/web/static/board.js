@@ -1,0 +1,406 @@
+// medcmdb board: a small single-page app over the GraphQL API. Every value is put into
+// the page as text (never as HTML), so device strings from the network cannot inject.
+'use strict';
+
+const TOKEN_KEY = 'medcmdb.token';
+const REFRESH_MS = 10000;
+const PRIORITIES = ['P1', 'P2', 'P3', 'P4', 'P5'];
+const STATUSES = ['OPERATIONAL', 'DEGRADED', 'DOWN', 'UNKNOWN', 'MAINTENANCE', 'RETIRED'];
+
+let refreshTimer = null;
+let tickers = [];
+
+// ---- tiny DOM helpers -------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+const $ = (id) => document.getElementById(id);
+const badge = (v) => el('span', { class: 'badge ' + v }, v);
+const fmtTime = (s) => (s ? new Date(s).toLocaleString() : '—');
+
+function fmtDuration(ms) {
+  const neg = ms < 0;
+  let s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  const txt = d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : `${m}m ${String(s).padStart(2, '0')}s`;
+  return neg ? '-' + txt : txt;
+}
+
+function toast(msg) {
+  const t = $('toast');
+  t.textContent = msg;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+// ---- API ------------------------------------------------------------------------
+
+class AuthError extends Error {}
+
+async function gql(query, variables) {
+  const token = localStorage.getItem(TOKEN_KEY) || '';
+  const res = await fetch('/graphql', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + token },
+    body: JSON.stringify({ query, variables: variables || {} }),
+  });
+  let body;
+  try { body = await res.json(); } catch (e) { throw new Error('HTTP ' + res.status); }
+  if (body.errors && body.errors.length) {
+    const code = body.errors[0].extensions && body.errors[0].extensions.code;
+    if (code === 'UNAUTHENTICATED') throw new AuthError(body.errors[0].message);
+    throw new Error(body.errors[0].message);
+  }
+  return body.data;
+}
+
+// ---- routing --------------------------------------------------------------------
+
+const routes = [
+  [/^#?\/?$/, 'noc', viewNOC],
+  [/^#\/incidents$/, 'incidents', viewIncidents],
+  [/^#\/incident\/(.+)$/, 'incidents', viewIncident],
+  [/^#\/assets$/, 'assets', viewAssets],
+  [/^#\/asset\/(.+)$/, 'assets', viewAsset],
+];
+
+async function render() {
+  clearInterval(refreshTimer);
+  tickers = [];
+  const hash = location.hash || '#/';
+  const path = hash.split('?')[0];
+  const params = new URLSearchParams(hash.split('?')[1] || '');
+  for (const [re, name, fn] of routes) {
+    const m = path.match(re);
+    if (!m) continue;
+    for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.route === name);
+    const view = $('view');
+    try {
+      await fn(view, decodeURIComponent(m[1] || ''), params);
+    } catch (e) {
+      if (e instanceof AuthError) return showSignin(e.message);
+      view.replaceChildren(el('p', { class: 'error' }, 'Could not load: ' + e.message));
+    }
+    return;
+  }
+  $('view').replaceChildren(el('p', {}, 'Not found.'));
+}
+
+function autoRefresh(fn) {
+  refreshTimer = setInterval(() => fn().catch((e) => {
+    if (e instanceof AuthError) showSignin(e.message);
+  }), REFRESH_MS);
+}
+
+// ---- NOC board ------------------------------------------------------------------
+
+const NOC_QUERY = `query NOC {
+  ${STATUSES.map((s) => `${s}: assets(filter: {status: ${s}}, first: 0) { totalCount }`).join('\n  ')}
+  open: incidents(filter: {open: true}, first: 200) {
+    totalCount
+    nodes { id number title priority state suppressed openedAt ackDueAt resolveDueAt slaBreached careArea
+            asset { id name location { unit careArea } } }
+  }
+}`;
+
+async function viewNOC(view) {
+  view.classList.toggle('wall', window.innerWidth > 1600);
+  const head = el('h1', {}, 'NOC board');
+  const cards = el('div', { class: 'grid cards' });
+  const prioCards = el('div', { class: 'grid cards' });
+  const areas = el('div');
+  const queue = el('div');
+  view.replaceChildren(head,
+    el('h2', {}, 'Devices'), cards,
+    el('h2', {}, 'Open incidents by priority'), prioCards,
+    el('div', { class: 'grid two' }, el('section', {}, el('h2', {}, 'Health by care area'), areas),
+      el('section', {}, el('h2', {}, 'Open incidents'), queue)));
+  const load = async () => {
+    const d = await gql(NOC_QUERY);
+    cards.replaceChildren(...STATUSES.filter((s) => s !== 'RETIRED').map((s) =>
+      el('a', { class: 'card', href: `#/assets?status=${s}`, 'data-testid': 'status-' + s },
+        el('div', { class: 'n' }, d[s].totalCount), el('div', { class: 'l' }, s))));
+    const open = d.open.nodes.filter((i) => !i.suppressed);
+    prioCards.replaceChildren(...PRIORITIES.map((p) =>
+      el('a', { class: 'card', href: `#/incidents?priority=${p}` },
+        el('div', { class: 'n' }, open.filter((i) => i.priority === p).length),
+        el('div', { class: 'l' }, badge(p)))));
+    await renderAreas(areas);
+    queue.replaceChildren(incidentTable(sortIncidents(open), true));
+  };
+  await load();
+  autoRefresh(load);
+}
+
+// renderAreas shows health per care area from the health summary when the API has it,
+// else from the open incidents.
+async function renderAreas(target) {
+  let rows;
+  try {
+    const d = await gql(`{ healthSummary(groupBy: CARE_AREA) { key total counts { status count } } }`);
+    rows = d.healthSummary.map((g) => ({ key: g.key || '(none)', total: g.total, counts: Object.fromEntries(g.counts.map((c) => [c.status, c.count])) }));
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
+    target.replaceChildren(el('p', { class: 'muted' }, 'Health summary unavailable: ' + e.message));
+    return;
+  }
+  rows.sort((a, b) => ((b.counts.DOWN || 0) - (a.counts.DOWN || 0)) || a.key.localeCompare(b.key));
+  target.replaceChildren(el('table', {},
+    el('thead', {}, el('tr', {}, el('th', {}, 'Care area'), el('th', {}, 'Devices'), el('th', {}, 'Down'), el('th', {}, 'Degraded'), el('th', {}, 'Health'))),
+    el('tbody', {}, rows.map((r) => el('tr', { class: 'row-link', onclick: () => { location.hash = '#/assets?careArea=' + encodeURIComponent(r.key); } },
+      el('td', {}, r.key), el('td', {}, r.total), el('td', { class: r.counts.DOWN ? 'overdue' : '' }, r.counts.DOWN || 0),
+      el('td', {}, r.counts.DEGRADED || 0),
+      el('td', {}, el('div', { class: 'bar', title: JSON.stringify(r.counts) },
+        ['OPERATIONAL', 'DEGRADED', 'DOWN', 'UNKNOWN', 'MAINTENANCE'].map((s) =>
+          el('span', { class: s, style: `width:${(100 * (r.counts[s] || 0)) / Math.max(1, r.total)}%` })))))))));
+}
+
+function sortIncidents(list) {
+  return [...list].sort((a, b) => a.priority.localeCompare(b.priority) || a.openedAt.localeCompare(b.openedAt));
+}
+
+// countdown renders time left to a due date, updated every second.
+function countdown(due, done) {
+  const span = el('span', { class: 'countdown' });
+  const upd = () => {
+    if (done) { span.textContent = '—'; return; }
+    const left = new Date(due) - Date.now();
+    span.textContent = left < 0 ? 'overdue ' + fmtDuration(-left) : fmtDuration(left);
+    span.classList.toggle('overdue', left < 0);
+  };
+  upd();
+  tickers.push(upd);
+  return span;
+}
+
+function incidentTable(list, compact) {
+  if (!list.length) return el('p', { class: 'muted' }, 'No incidents.');
+  return el('table', { 'data-testid': 'incident-table' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Pri'), el('th', {}, 'Incident'), el('th', {}, 'State'),
+      el('th', {}, 'Where'), el('th', {}, 'Ack due'), compact ? null : el('th', {}, 'Restore due'))),
+    el('tbody', {}, list.map((i) => el('tr', { class: 'row-link', 'data-incident': i.number, onclick: () => { location.hash = '#/incident/' + i.id; } },
+      el('td', {}, badge(i.priority)),
+      el('td', {}, el('div', {}, i.number + ' · ' + i.title), i.suppressed ? el('div', { class: 'muted' }, 'suppressed (upstream down)') : null),
+      el('td', {}, badge(i.state)),
+      el('td', {}, (i.asset && i.asset.location && (i.asset.location.unit || i.asset.location.careArea)) || i.careArea || '—'),
+      el('td', {}, countdown(i.ackDueAt, i.state !== 'OPEN')),
+      compact ? null : el('td', {}, countdown(i.resolveDueAt, i.state === 'RESOLVED'))))));
+}
+
+// ---- incidents ------------------------------------------------------------------
+
+const INCIDENT_FIELDS = `id number title priority impact urgency priorityReason state suppressed condition
+  openedAt acknowledgedAt resolvedAt ackDueAt resolveDueAt slaBreached careArea
+  asset { id name class status location { building floor unit careArea room bed } }
+  timeline { at kind actor note }`;
+
+async function viewIncidents(view, _, params) {
+  const state = params.get('state') || '';
+  const priority = params.get('priority') || '';
+  const open = params.get('all') ? null : true;
+  const stateSel = el('select', { 'aria-label': 'state' }, el('option', { value: '' }, 'any state'),
+    ['OPEN', 'ACKNOWLEDGED', 'RESOLVED'].map((s) => el('option', { value: s, selected: s === state }, s)));
+  const prioSel = el('select', { 'aria-label': 'priority' }, el('option', { value: '' }, 'any priority'),
+    PRIORITIES.map((p) => el('option', { value: p, selected: p === priority }, p)));
+  const apply = () => {
+    const q = new URLSearchParams();
+    if (stateSel.value) q.set('state', stateSel.value);
+    if (prioSel.value) q.set('priority', prioSel.value);
+    if (stateSel.value === 'RESOLVED') q.set('all', '1');
+    location.hash = '#/incidents' + (q.toString() ? '?' + q : '');
+  };
+  stateSel.onchange = apply;
+  prioSel.onchange = apply;
+  const list = el('div');
+  view.replaceChildren(el('h1', {}, 'Incident queue'), el('div', { class: 'toolbar' }, stateSel, prioSel), list);
+  const load = async () => {
+    const filter = {};
+    if (state) filter.state = state;
+    if (priority) filter.priority = priority;
+    if (open !== null && !state) filter.open = true;
+    const d = await gql(`query Q($f: IncidentFilter) { incidents(filter: $f, first: 200) { totalCount nodes { ${INCIDENT_FIELDS} } } }`, { f: filter });
+    list.replaceChildren(el('p', { class: 'muted' }, `${d.incidents.totalCount} incident(s)`), incidentTable(sortIncidents(d.incidents.nodes), false));
+  };
+  await load();
+  autoRefresh(load);
+}
+
+async function viewIncident(view, id) {
+  const load = async () => {
+    const d = await gql(`query Q($id: ID!) { incident(id: $id) { ${INCIDENT_FIELDS} } }`, { id });
+    const i = d.incident;
+    if (!i) { view.replaceChildren(el('p', {}, 'No such incident.')); return; }
+    const note = el('textarea', { placeholder: 'Note (optional)', 'aria-label': 'note' });
+    const act = async (mutation, label) => {
+      try {
+        await gql(`mutation M($id: ID!, $note: String) { ${mutation}(id: $id, note: $note) { id state } }`, { id: i.id, note: note.value || null });
+        toast(`${i.number} ${label}`);
+        await load();
+      } catch (e) {
+        if (e instanceof AuthError) return showSignin(e.message);
+        toast('Failed: ' + e.message);
+      }
+    };
+    view.replaceChildren(
+      el('h1', {}, badge(i.priority), ' ', i.number, ' · ', i.title),
+      el('div', { class: 'actions' },
+        badge(i.state), i.suppressed ? el('span', { class: 'muted' }, 'suppressed: an upstream device is down') : null,
+        note,
+        el('button', { type: 'button', disabled: i.state !== 'OPEN', 'data-action': 'acknowledge', onclick: () => act('acknowledgeIncident', 'acknowledged') }, 'Acknowledge'),
+        el('button', { type: 'button', class: 'secondary', disabled: i.state === 'RESOLVED', 'data-action': 'resolve', onclick: () => act('resolveIncident', 'resolved') }, 'Resolve')),
+      el('div', { class: 'grid two' },
+        el('section', {}, el('h2', {}, 'Details'), el('dl', { class: 'kv' },
+          kv('Condition', i.condition), kv('Why this priority', i.priorityReason),
+          kv('Impact / urgency', `${i.impact} / ${i.urgency}`),
+          kv('Opened', fmtTime(i.openedAt)), kv('Acknowledge due', el('span', {}, fmtTime(i.ackDueAt), ' (', countdown(i.ackDueAt, i.state !== 'OPEN'), ')')),
+          kv('Restore due', el('span', {}, fmtTime(i.resolveDueAt), ' (', countdown(i.resolveDueAt, i.state === 'RESOLVED'), ')')),
+          kv('Acknowledged', fmtTime(i.acknowledgedAt)), kv('Resolved', fmtTime(i.resolvedAt)),
+          kv('SLA breached', i.slaBreached ? 'yes' : 'no'),
+          kv('Device', i.asset ? el('a', { href: '#/asset/' + i.asset.id }, i.asset.name || i.asset.id) : '—'),
+          kv('Location', i.asset ? locText(i.asset.location) : '—'))),
+        el('section', {}, el('h2', {}, 'Timeline'), el('ul', { class: 'timeline' },
+          i.timeline.map((e) => el('li', {}, el('div', {}, el('b', {}, e.kind), ' · ', e.actor, ' · ', el('span', { class: 'muted' }, fmtTime(e.at))),
+            e.note ? el('div', {}, e.note) : null))))));
+  };
+  await load();
+}
+
+const kv = (k, v) => [el('dt', {}, k), el('dd', {}, v === '' || v === null || v === undefined ? '—' : v)];
+function locText(l) {
+  if (!l) return '—';
+  return [l.building, l.floor && 'floor ' + l.floor, l.unit, l.careArea && '(' + l.careArea + ')', l.room && 'room ' + l.room, l.bed && 'bed ' + l.bed]
+    .filter(Boolean).join(' ') || '—';
+}
+
+// ---- assets ---------------------------------------------------------------------
+
+async function viewAssets(view, _, params) {
+  const search = el('input', { type: 'search', placeholder: 'Name, serial, IP, MAC, model…', value: params.get('q') || '', 'aria-label': 'search' });
+  const status = el('select', { 'aria-label': 'status' }, el('option', { value: '' }, 'any status'),
+    STATUSES.map((s) => el('option', { value: s, selected: s === params.get('status') }, s)));
+  const area = el('input', { placeholder: 'Care area', value: params.get('careArea') || '', 'aria-label': 'care area', size: 10 });
+  const results = el('div');
+  const go = () => {
+    const q = new URLSearchParams();
+    if (search.value) q.set('q', search.value);
+    if (status.value) q.set('status', status.value);
+    if (area.value) q.set('careArea', area.value);
+    location.hash = '#/assets' + (q.toString() ? '?' + q : '');
+  };
+  const form = el('form', { class: 'toolbar', onsubmit: (e) => { e.preventDefault(); go(); } }, search, status, area, el('button', { type: 'submit' }, 'Search'));
+  status.onchange = go;
+  view.replaceChildren(el('h1', {}, 'Assets'), form, results);
+  const filter = {};
+  if (params.get('q')) filter.search = params.get('q');
+  if (params.get('status')) filter.status = params.get('status');
+  if (params.get('careArea')) filter.careArea = params.get('careArea');
+  let after = null;
+  const rows = el('tbody');
+  const more = el('button', { type: 'button', class: 'secondary' }, 'More');
+  const count = el('p', { class: 'muted' });
+  const page = async () => {
+    const d = await gql(`query Q($f: AssetFilter, $after: String) { assets(filter: $f, first: 100, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor }
+      nodes { id name class status manufacturer model serialNumber firmwareVersion ipAddresses location { unit careArea } } } }`, { f: filter, after });
+    count.textContent = `${d.assets.totalCount} asset(s)`;
+    for (const a of d.assets.nodes) {
+      rows.appendChild(el('tr', { class: 'row-link', 'data-asset': a.name || a.id, onclick: () => { location.hash = '#/asset/' + a.id; } },
+        el('td', {}, a.name || a.id), el('td', {}, a.class), el('td', {}, badge(a.status)),
+        el('td', {}, [a.manufacturer, a.model].filter(Boolean).join(' ') || '—'), el('td', {}, a.serialNumber || '—'),
+        el('td', {}, a.firmwareVersion || '—'), el('td', {}, a.ipAddresses.join(', ') || '—'),
+        el('td', {}, (a.location && (a.location.unit || a.location.careArea)) || '—')));
+    }
+    after = d.assets.pageInfo.endCursor;
+    more.hidden = !d.assets.pageInfo.hasNextPage;
+  };
+  more.onclick = () => page().catch((e) => toast(e.message));
+  results.replaceChildren(count, el('table', {}, el('thead', {}, el('tr', {},
+    ['Name', 'Class', 'Status', 'Make / model', 'Serial', 'Firmware', 'IP', 'Where'].map((h) => el('th', {}, h)))), rows), more);
+  await page();
+}
+
+async function viewAsset(view, id) {
+  const d = await gql(`query Q($id: ID!) { asset(id: $id) {
+    id name class status manufacturer model serialNumber firmwareVersion softwareVersion sysName sysDescr sysObjectID
+    eui64 ipAddresses macAddresses site sources firstSeenAt lastSeenAt riskScore activeConditions
+    location { building floor unit careArea room bed }
+    history(first: 100) { at source actor field before after }
+    incidents { id number title priority state openedAt }
+  } }`, { id });
+  const a = d.asset;
+  if (!a) { view.replaceChildren(el('p', {}, 'No such asset.')); return; }
+  view.replaceChildren(
+    el('h1', {}, a.name || a.id, ' ', badge(a.status)),
+    el('div', { class: 'grid two' },
+      el('section', {},
+        el('h2', {}, 'Identity'), el('dl', { class: 'kv' },
+          kv('Class', a.class), kv('Manufacturer', a.manufacturer), kv('Model', a.model), kv('Serial', a.serialNumber),
+          kv('Firmware', a.firmwareVersion), kv('Software', a.softwareVersion), kv('EUI-64', a.eui64),
+          kv('sysName', a.sysName), kv('sysDescr', a.sysDescr), kv('sysObjectID', a.sysObjectID),
+          kv('IP addresses', a.ipAddresses.join(', ')), kv('MAC addresses', a.macAddresses.join(', ')),
+          kv('Seen by', a.sources.join(', ')), kv('First seen', fmtTime(a.firstSeenAt)), kv('Last seen', fmtTime(a.lastSeenAt)),
+          kv('Risk score', a.riskScore), kv('Active conditions', a.activeConditions.join(', '))),
+        el('h2', {}, 'Location'), el('dl', { class: 'kv' }, kv('Site', a.site), kv('Location', locText(a.location))),
+        el('h2', {}, 'Incidents'),
+        a.incidents.length ? el('table', {}, el('tbody', {}, a.incidents.map((i) =>
+          el('tr', { class: 'row-link', onclick: () => { location.hash = '#/incident/' + i.id; } },
+            el('td', {}, badge(i.priority)), el('td', {}, i.number + ' · ' + i.title), el('td', {}, badge(i.state)), el('td', {}, fmtTime(i.openedAt))))))
+          : el('p', { class: 'muted' }, 'None.')),
+      el('section', {}, el('h2', {}, 'History'), el('ul', { class: 'timeline', 'data-testid': 'history' },
+        a.history.map((h) => el('li', {},
+          el('div', {}, el('b', {}, h.field), ': ', h.before || '∅', ' → ', h.after || '∅'),
+          el('div', { class: 'muted' }, fmtTime(h.at), ' · ', h.source, ' · ', h.actor)))))));
+}
+
+// ---- sign-in and start ----------------------------------------------------------
+
+function showSignin(msg) {
+  clearInterval(refreshTimer);
+  $('signin').hidden = false;
+  $('signin-error').textContent = msg && localStorage.getItem(TOKEN_KEY) ? msg : '';
+  $('token-input').focus();
+}
+
+async function signin(e) {
+  e.preventDefault();
+  const token = $('token-input').value.trim();
+  localStorage.setItem(TOKEN_KEY, token);
+  try {
+    await gql('{ assets(first: 0) { totalCount } }');
+  } catch (err) {
+    $('signin-error').textContent = err instanceof AuthError ? 'That token is not valid.' : err.message;
+    return;
+  }
+  $('token-input').value = '';
+  $('signin').hidden = true;
+  render();
+}
+
+function start() {
+  $('signin-form').addEventListener('submit', signin);
+  $('signout').addEventListener('click', () => { localStorage.removeItem(TOKEN_KEY); showSignin(); });
+  window.addEventListener('hashchange', render);
+  setInterval(() => {
+    $('clock').textContent = new Date().toLocaleTimeString();
+    for (const t of tickers) t();
+  }, 1000);
+  if (!localStorage.getItem(TOKEN_KEY)) showSignin();
+  else render();
+}
+
+document.addEventListener('DOMContentLoaded', start);
