@@ -2,6 +2,8 @@ package graphql
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -24,21 +26,29 @@ import (
 type Limits struct {
 	MaxBodyBytes int64
 	Timeout      time.Duration
+	// Requests per second and burst per token; collectors have their own budget
+	// because one of them speaks for a whole site.
+	Rate, Burst                   float64
+	CollectorRate, CollectorBurst float64
 }
 
 // DefaultLimits fit a 5,000-observation batch and any dashboard query.
 func DefaultLimits() Limits {
-	return Limits{MaxBodyBytes: 16 << 20, Timeout: 30 * time.Second}
+	return Limits{MaxBodyBytes: 16 << 20, Timeout: 30 * time.Second,
+		Rate: 20, Burst: 200, CollectorRate: 200, CollectorBurst: 1000}
 }
 
 // Handler serves the GraphQL API over HTTP.
 type Handler struct {
-	deps     Deps
-	authn    Authenticator
-	log      *slog.Logger
-	limits   Limits
-	duration *prometheus.HistogramVec
-	schema   gql.Schema
+	deps       Deps
+	authn      Authenticator
+	log        *slog.Logger
+	limits     Limits
+	duration   *prometheus.HistogramVec
+	rejected   *prometheus.CounterVec
+	schema     gql.Schema
+	users      *rateLimiter
+	collectors *rateLimiter
 }
 
 // NewHandler builds the HTTP handler; metrics go on reg when it is not nil.
@@ -48,6 +58,11 @@ func NewHandler(d Deps, a Authenticator, reg prometheus.Registerer, log *slog.Lo
 		return nil, err
 	}
 	h := &Handler{deps: d, authn: a, log: log.With("component", "graphql"), limits: l, schema: s,
+		users:      newRateLimiter(l.Rate, l.Burst),
+		collectors: newRateLimiter(l.CollectorRate, l.CollectorBurst),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_graphql_rejected_total", Help: "GraphQL requests refused before execution, by reason.",
+		}, []string{"reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "medcmdb_graphql_request_duration_seconds",
 			Help:    "GraphQL request latency by root field (operation).",
@@ -57,8 +72,11 @@ func NewHandler(d Deps, a Authenticator, reg prometheus.Registerer, log *slog.Lo
 	for _, op := range knownOperations() {
 		h.duration.WithLabelValues(op)
 	}
+	for _, r := range []string{CodeUnauthenticated, CodeBadUserInput, CodeQueryTooComplex, CodeLimited} {
+		h.rejected.WithLabelValues(r)
+	}
 	if reg != nil {
-		reg.MustRegister(h.duration)
+		reg.MustRegister(h.duration, h.rejected)
 	}
 	return h, nil
 }
@@ -91,24 +109,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	op := "invalid"
 	defer func() { h.duration.WithLabelValues(op).Observe(time.Since(start).Seconds()) }()
+	reqID := newRequestID()
+	w.Header().Set("X-Request-Id", reqID)
 
-	req, status, err := h.readRequest(r)
-	if err != nil {
-		writeErrors(w, status, err)
-		return
-	}
 	principal, err := h.authenticate(r)
 	if err != nil {
 		code := http.StatusUnauthorized
 		if CodeOf(err) == CodeUnavailable {
 			code = http.StatusServiceUnavailable
 		}
+		h.rejected.WithLabelValues(CodeUnauthenticated).Inc()
 		writeErrors(w, code, err)
+		return
+	}
+	limiter := h.users
+	if principal.Role == auth.RoleCollector {
+		limiter = h.collectors
+	}
+	if !limiter.allow(principal.TokenID + "/" + principal.Name) {
+		h.rejected.WithLabelValues(CodeLimited).Inc()
+		w.Header().Set("Retry-After", "1")
+		writeErrors(w, http.StatusTooManyRequests, errorf(CodeLimited, "too many requests for token %s: slow down", principal.Name))
+		return
+	}
+	req, status, err := h.readRequest(r)
+	if err != nil {
+		h.rejected.WithLabelValues(CodeBadUserInput).Inc()
+		writeErrors(w, status, err)
 		return
 	}
 	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, response{Errors: gqlerrors.FormatErrors(err)})
+		h.rejected.WithLabelValues(CodeBadUserInput).Inc()
+		writeJSON(w, http.StatusBadRequest, response{Errors: tagErrors(gqlerrors.FormatErrors(err), CodeBadUserInput)})
 		return
 	}
 	opDef := operation(doc, req.OperationName)
@@ -121,6 +154,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op = rootField(opDef)
+	if err := checkShape(doc, opDef, req.Variables); err != nil {
+		h.rejected.WithLabelValues(CodeOf(err)).Inc()
+		writeErrors(w, http.StatusBadRequest, err)
+		return
+	}
 	if v := gql.ValidateDocument(&h.schema, doc, nil); !v.IsValid {
 		writeJSON(w, http.StatusBadRequest, response{Errors: tagErrors(v.Errors, CodeBadUserInput)})
 		return
@@ -129,6 +167,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ctx = auth.WithPrincipal(ctx, principal)
 	ctx = withDeps(ctx, &h.deps)
+	ctx = context.WithValue(ctx, requestKey{}, requestInfo{id: reqID, remote: clientAddr(r)})
 	res := gql.Execute(gql.ExecuteParams{
 		Schema: h.schema, AST: doc, OperationName: req.OperationName, Args: req.Variables, Context: ctx,
 	})
@@ -316,4 +355,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+type requestKey struct{}
+
+type requestInfo struct{ id, remote string }
+
+// RequestID returns the id of the API request in ctx ("" outside one); history and
+// audit records carry it so that a change can be traced to the call that made it.
+func RequestID(ctx context.Context) string {
+	ri, _ := ctx.Value(requestKey{}).(requestInfo)
+	return ri.id
+}
+
+func remoteAddr(ctx context.Context) string {
+	ri, _ := ctx.Value(requestKey{}).(requestInfo)
+	return ri.remote
+}
+
+// clientAddr is the caller's address; behind a reverse proxy, the first X-Forwarded-For
+// hop as well, since the proxy's own address says nothing.
+func clientAddr(r *http.Request) string {
+	if f := r.Header.Get("X-Forwarded-For"); f != "" {
+		first, _, _ := strings.Cut(f, ",")
+		return strings.TrimSpace(first) + " via " + r.RemoteAddr
+	}
+	return r.RemoteAddr
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

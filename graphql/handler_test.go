@@ -81,6 +81,12 @@ func newTestServer(t *testing.T) (*httptest.Server, *recordingReporter) {
 	return srv, rep
 }
 
+func newHTTP(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func post(t *testing.T, url, token, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))

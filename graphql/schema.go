@@ -56,6 +56,8 @@ type Deps struct {
 	Assets    Assets
 	Incidents Incidents
 	Reporter  Reporter
+	Tokens    TokenAdmin
+	Audit     Auditor
 }
 
 // MaxPageSize bounds `first` on every connection.

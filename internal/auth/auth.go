@@ -132,7 +132,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	case err != nil:
 		return nil, fmt.Errorf("looking up token: %w", err)
 	case !t.Revoked:
-		p = &Principal{TokenID: t.ID[:12], Name: t.Name, Role: t.Role}
+		p = &Principal{TokenID: ShortID(t.ID), Name: t.Name, Role: t.Role}
 	}
 	s.mu.Lock()
 	if len(s.cache) > 10000 {
@@ -157,6 +157,41 @@ func (s *Store) List(ctx context.Context) ([]Token, error) {
 		return nil, fmt.Errorf("listing tokens: %w", err)
 	}
 	return out, nil
+}
+
+// ShortID is the public id of a token: a prefix of its hash. It identifies a token
+// in lists and audit records; it cannot authenticate.
+func ShortID(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// ErrNoToken means no token has that id.
+var ErrNoToken = errors.New("no such token")
+
+// Revoke revokes the token whose short id is id. It takes effect at once on this
+// replica and within the cache TTL (10 s) on others.
+func (s *Store) Revoke(ctx context.Context, id string) (*Token, error) {
+	toks, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range toks {
+		if ShortID(t.ID) != id || id == "" {
+			continue
+		}
+		if _, err := s.col.UpdateOne(ctx, bson.M{"_id": t.ID}, bson.M{"$set": bson.M{"revoked": true}}); err != nil {
+			return nil, fmt.Errorf("revoking token %s: %w", id, err)
+		}
+		s.mu.Lock()
+		delete(s.cache, t.ID)
+		s.mu.Unlock()
+		t.Revoked = true
+		return &t, nil
+	}
+	return nil, fmt.Errorf("token %q: %w", id, ErrNoToken)
 }
 
 // HasAdmin reports whether any unrevoked admin token exists.

@@ -58,7 +58,7 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 	if len(valid) == 0 {
 		return res, nil
 	}
-	outs, err := p.assets.Apply(ctx, valid, requestID(ctx))
+	outs, err := p.assets.Apply(ctx, valid, graphql.RequestID(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("applying %d observations from %s: %w", len(valid), collector, err)
 	}
@@ -75,11 +75,4 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 		p.log.Warn("updating incidents after observations", "err", err)
 	}
 	return res, nil
-}
-
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	s, _ := ctx.Value(requestIDKey{}).(string)
-	return s
 }

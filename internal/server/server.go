@@ -4,8 +4,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/graphql"
 	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/audit"
 	"github.com/medcmdb/medcmdb/internal/auth"
 	"github.com/medcmdb/medcmdb/internal/incidents"
 	"github.com/medcmdb/medcmdb/internal/store"
@@ -119,13 +118,14 @@ func (s *Server) init(ctx context.Context) error {
 		}, s.storeUp),
 	)
 	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
-	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline},
+	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline,
+		Tokens: s.tokens, Audit: audit.New(s.store.DB, log)},
 		s.tokens, s.registry, log, graphql.DefaultLimits())
 	if err != nil {
 		return fmt.Errorf("graphql schema: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", withRequestID(gh))
+	mux.Handle("/graphql", gh)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", s.ready)
@@ -232,15 +232,4 @@ func (s *Server) expireLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// withRequestID tags each API request so history entries can be traced to it.
-func withRequestID(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := make([]byte, 8)
-		rand.Read(b)
-		id := hex.EncodeToString(b)
-		w.Header().Set("X-Request-Id", id)
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id)))
-	})
 }

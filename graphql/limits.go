@@ -1,0 +1,184 @@
+package graphql
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/graphql-go/graphql/language/ast"
+)
+
+// Query shape limits, checked on the parsed document before validation or execution,
+// so a hostile query costs one parse and is refused with a clear error.
+const (
+	MaxDepth  = 15
+	MaxFields = 1000
+	MaxCost   = 250_000
+)
+
+// listMultiplier is how many items a list field without `first` is assumed to return.
+var listMultiplier = map[string]int{
+	"nodes":     1, // the connection's `first` already multiplied
+	"incidents": 20, "history": 50, "timeline": 20, "upstream": 10, "dependents": 50,
+}
+
+// shape walks an operation, expanding fragments, and measures depth, fields and cost.
+type shape struct {
+	frags  map[string]*ast.FragmentDefinition
+	vars   map[string]any
+	fields int
+	depth  int
+	active map[string]bool // fragments on the current path (cycles)
+}
+
+// checkShape returns a QUERY_TOO_COMPLEX error when an operation is too deep, too wide
+// or too costly.
+func checkShape(doc *ast.Document, op *ast.OperationDefinition, vars map[string]any) error {
+	s := &shape{frags: map[string]*ast.FragmentDefinition{}, vars: vars, active: map[string]bool{}}
+	for _, d := range doc.Definitions {
+		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
+			s.frags[f.Name.Value] = f
+		}
+	}
+	cost, err := s.selection(op.SelectionSet, 1)
+	if err != nil {
+		return err
+	}
+	if cost > MaxCost {
+		return errorf(CodeQueryTooComplex, "query cost %d exceeds %d: ask for smaller pages (first) or fewer nested lists", cost, MaxCost)
+	}
+	return nil
+}
+
+func (s *shape) selection(set *ast.SelectionSet, depth int) (int, error) {
+	if set == nil {
+		return 0, nil
+	}
+	if depth > MaxDepth {
+		return 0, errorf(CodeQueryTooComplex, "query depth exceeds %d", MaxDepth)
+	}
+	if depth > s.depth {
+		s.depth = depth
+	}
+	total := 0
+	for _, sel := range set.Selections {
+		var c int
+		var err error
+		switch x := sel.(type) {
+		case *ast.Field:
+			s.fields++
+			if s.fields > MaxFields {
+				return 0, errorf(CodeQueryTooComplex, "query selects more than %d fields", MaxFields)
+			}
+			var sub int
+			if sub, err = s.selection(x.SelectionSet, depth+1); err == nil {
+				c = 1 + s.multiplier(x)*sub
+			}
+		case *ast.InlineFragment:
+			c, err = s.selection(x.SelectionSet, depth)
+		case *ast.FragmentSpread:
+			name := x.Name.Value
+			f, ok := s.frags[name]
+			if !ok {
+				continue // validation reports unknown fragments
+			}
+			if s.active[name] {
+				return 0, errorf(CodeBadUserInput, "fragment %s spreads itself", name)
+			}
+			s.active[name] = true
+			c, err = s.selection(f.SelectionSet, depth)
+			delete(s.active, name)
+		}
+		if err != nil {
+			return 0, err
+		}
+		total += c
+		if total > MaxCost {
+			return total, nil
+		}
+	}
+	return total, nil
+}
+
+// multiplier estimates how many times a field's children are resolved.
+func (s *shape) multiplier(f *ast.Field) int {
+	for _, a := range f.Arguments {
+		if a.Name == nil || a.Name.Value != "first" {
+			continue
+		}
+		switch v := a.Value.(type) {
+		case *ast.IntValue:
+			var n int
+			fmt.Sscan(v.Value, &n)
+			return max(n, 1)
+		case *ast.Variable:
+			if n, ok := s.vars[v.Name.Value].(int); ok {
+				return max(n, 1)
+			}
+		}
+		return 50
+	}
+	if f.Name != nil {
+		if m, ok := listMultiplier[f.Name.Value]; ok {
+			return m
+		}
+		// Connections default to 50 nodes.
+		if f.SelectionSet != nil {
+			for _, sel := range f.SelectionSet.Selections {
+				if sf, ok := sel.(*ast.Field); ok && sf.Name != nil && sf.Name.Value == "nodes" {
+					return 50
+				}
+			}
+		}
+	}
+	return 1
+}
+
+// rateLimiter is a token bucket per caller.
+type rateLimiter struct {
+	rate  float64 // tokens per second
+	burst float64
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate, burst float64) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: burst, now: time.Now, buckets: map[string]*bucket{}}
+}
+
+// allow takes one token from key's bucket.
+func (r *rateLimiter) allow(key string) bool {
+	if r == nil || r.rate <= 0 {
+		return true
+	}
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.buckets[key]
+	if !ok {
+		if len(r.buckets) > 10000 {
+			// Bounded: forget idle callers rather than grow without limit.
+			for k, v := range r.buckets {
+				if now.Sub(v.last) > time.Minute {
+					delete(r.buckets, k)
+				}
+			}
+		}
+		b = &bucket{tokens: r.burst, last: now}
+		r.buckets[key] = b
+	}
+	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,137 @@
+package graphql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medcmdb/medcmdb/internal/audit"
+	"github.com/medcmdb/medcmdb/internal/auth"
+	"github.com/medcmdb/medcmdb/internal/testkit"
+)
+
+func TestHostileQueryShapes(t *testing.T) {
+	srv, _ := newTestServer(t)
+	deep := "{ assets { nodes { " + strings.Repeat("incidents { asset { ", 8) + "id" + strings.Repeat(" } }", 8) + " } } }"
+	var wide strings.Builder
+	wide.WriteString("{ ")
+	for i := range 1200 {
+		fmt.Fprintf(&wide, "a%d: assets(first: 1) { totalCount } ", i)
+	}
+	wide.WriteString("}")
+	costly := "{ assets(first: 500) { nodes { history(first: 500) { field } incidents { timeline { kind } } } } }"
+	cycle := "query { assets { ...A } } fragment A on AssetConnection { nodes { incidents { asset { id } } } ...A }"
+	cases := map[string]string{"deep": deep, "wide": wide.String(), "costly": costly, "fragment cycle": cycle}
+	for name, q := range cases {
+		t.Run(name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"query": %q}`, q)
+			status, out := post(t, srv.URL, "viewer-tok", body)
+			if status != 400 {
+				t.Errorf("status %d, want 400", status)
+			}
+			if c := firstCode(out); c != CodeQueryTooComplex && c != CodeBadUserInput {
+				t.Errorf("code %q (%v)", c, out)
+			}
+		})
+	}
+	// An ordinary dashboard query passes.
+	status, out := post(t, srv.URL, "viewer-tok", `{"query":"{ assets(first: 200) { totalCount nodes { id name history(first: 50) { field } incidents { number } } } }"}`)
+	if status != 200 {
+		t.Fatalf("dashboard query refused: %d %v", status, out)
+	}
+}
+
+func TestRateLimitPerToken(t *testing.T) {
+	rl := newRateLimiter(1, 3)
+	now := time.Unix(0, 0)
+	rl.now = func() time.Time { return now }
+	for i := range 3 {
+		if !rl.allow("a") {
+			t.Fatalf("request %d refused within the burst", i)
+		}
+	}
+	if rl.allow("a") {
+		t.Fatal("request past the burst allowed")
+	}
+	if !rl.allow("b") {
+		t.Fatal("another token was limited")
+	}
+	now = now.Add(1100 * time.Millisecond)
+	if !rl.allow("a") {
+		t.Fatal("bucket did not refill")
+	}
+}
+
+type memAudit struct {
+	mu      sync.Mutex
+	entries []audit.Entry
+}
+
+func (m *memAudit) Record(_ context.Context, e audit.Entry) {
+	m.mu.Lock()
+	m.entries = append(m.entries, e)
+	m.mu.Unlock()
+}
+func (m *memAudit) List(context.Context, audit.Query, int, int) ([]audit.Entry, int, error) {
+	return m.entries, len(m.entries), nil
+}
+
+func TestTokensAndAudit(t *testing.T) {
+	tokens := auth.NewStore(testkit.Store(t).DB)
+	adminSecret, _, err := tokens.Create(context.Background(), "root", auth.RoleAdmin, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &memAudit{}
+	h, err := NewHandler(Deps{Assets: &fakeAssets{}, Incidents: fakeIncidents{}, Reporter: &recordingReporter{}, Tokens: tokens, Audit: log},
+		tokens, nil, testkit.Logger(), DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newHTTP(t, h)
+	status, out := post(t, srv, adminSecret, `{"query":"mutation { createToken(name: \"desk-1\", role: SERVICEDESK) { token info { id name role } } }"}`)
+	if status != 200 {
+		t.Fatalf("createToken: %d %v", status, out)
+	}
+	created := out["data"].(map[string]any)["createToken"].(map[string]any)
+	secret := created["token"].(string)
+	id := created["info"].(map[string]any)["id"].(string)
+
+	// The new token works with its role: it may read, but not manage tokens.
+	if status, _ := post(t, srv, secret, `{"query":"{ assets { totalCount } }"}`); status != 200 {
+		t.Fatalf("new token cannot read: %d", status)
+	}
+	if status, out := post(t, srv, secret, `{"query":"{ tokens { id } }"}`); status != 403 || firstCode(out) != CodeForbidden {
+		t.Fatalf("servicedesk listed tokens: %d %v", status, out)
+	}
+	// Revoked: refused at once on this replica.
+	if status, out := post(t, srv, adminSecret, fmt.Sprintf(`{"query":"mutation { revokeToken(id: \"%s\") { revoked } }"}`, id)); status != 200 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	if status, out := post(t, srv, secret, `{"query":"{ assets { totalCount } }"}`); status != 401 {
+		t.Fatalf("revoked token still works: %d %v", status, out)
+	}
+	// The list never shows secrets.
+	_, out = post(t, srv, adminSecret, `{"query":"{ tokens { id name role revoked } }"}`)
+	if strings.Contains(fmt.Sprint(out), secret) || strings.Contains(fmt.Sprint(out), auth.Hash(secret)) {
+		t.Fatal("token list leaks a secret or full hash")
+	}
+	// Every mutation was audited, allowed or not; no secret in the audit log.
+	post(t, srv, secret, `{"query":"mutation { createToken(name: \"x\", role: ADMIN) { token } }"}`) // revoked: 401, never executed
+	var ops []string
+	for _, e := range log.entries {
+		ops = append(ops, fmt.Sprintf("%s:%s:%v", e.Actor, e.Operation, e.OK))
+		if strings.Contains(e.Summary, secret) {
+			t.Errorf("audit summary leaks the secret: %q", e.Summary)
+		}
+		if e.RequestID == "" || e.Remote == "" {
+			t.Errorf("audit entry without request id or remote address: %+v", e)
+		}
+	}
+	if strings.Join(ops, ",") != "root:createToken:true,root:revokeToken:true" {
+		t.Fatalf("audit trail %v", ops)
+	}
+}
