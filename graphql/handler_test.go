@@ -64,7 +64,7 @@ func (r *recordingReporter) Report(_ context.Context, _ string, obs []discovery.
 	return &ReportResult{Accepted: len(obs)}, nil
 }
 
-func newTestServer(t *testing.T) (*httptest.Server, *recordingReporter) {
+func newTestServer(t testing.TB) (*httptest.Server, *recordingReporter) {
 	rep := &recordingReporter{}
 	fa := &fakeAssets{}
 	for _, id := range []string{"a1", "a2", "a3"} {
@@ -72,7 +72,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *recordingReporter) {
 	}
 	h, err := NewHandler(Deps{Assets: fa, Incidents: fakeIncidents{}, Reporter: rep},
 		fakeAuth{"viewer-tok": auth.RoleViewer, "col-tok": auth.RoleCollector, "admin-tok": auth.RoleAdmin},
-		nil, testkit.Logger(), DefaultLimits())
+		nil, testkit.Logger(), unlimited())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,4 +203,12 @@ func TestExplorerServedToBrowsers(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(buf.String(), "GraphQL explorer") || strings.Contains(buf.String(), "https://") {
 		t.Fatalf("explorer: %d, self-contained=%v", resp.StatusCode, !strings.Contains(buf.String(), "https://"))
 	}
+}
+
+// unlimited is DefaultLimits without rate limits, which have their own test and would
+// otherwise turn most of a fuzzing run into 429s.
+func unlimited() Limits {
+	l := DefaultLimits()
+	l.Rate, l.CollectorRate = 0, 0
+	return l
 }

@@ -122,7 +122,11 @@ func (c *CMDBClient) Report(ctx context.Context, batch []Observation) (*ReportRe
 		for _, e := range out.Errors {
 			msgs = append(msgs, e.Message)
 		}
-		return nil, fmt.Errorf("cmdb answered HTTP %d: %s", resp.StatusCode, strings.Join(msgs, "; "))
+		err := fmt.Errorf("cmdb answered HTTP %d: %s", resp.StatusCode, strings.Join(msgs, "; "))
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+			return nil, &ClientError{Status: resp.StatusCode, Err: err}
+		}
+		return nil, err
 	}
 	if out.Data.ReportObservations == nil {
 		return nil, fmt.Errorf("cmdb answered HTTP %d without a result", resp.StatusCode)
@@ -135,4 +139,24 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// ClientError is a 4xx answer from the cmdb.
+type ClientError struct {
+	Status int
+	Err    error
+}
+
+func (e *ClientError) Error() string { return e.Err.Error() }
+func (e *ClientError) Unwrap() error { return e.Err }
+
+// Permanent reports whether resending the same batch can never succeed: a bad request
+// can not, whereas a token problem (401/403), a timeout (408) or rate limiting (429)
+// can clear up.
+func (e *ClientError) Permanent() bool {
+	switch e.Status {
+	case 401, 403, 408, 429:
+		return false
+	}
+	return true
 }

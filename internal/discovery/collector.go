@@ -55,6 +55,16 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 	}
 	ids := newIDSource(cfg.Name)
 	rep := newReporter(send, cfg.CMDB.BatchSize, cfg.CMDB.FlushInterval, qs, m, log)
+	if cfg.SpoolDir != "" {
+		sp, err := OpenSpool(cfg.SpoolDir, int64(cfg.SpoolMaxMB)<<20)
+		if err != nil {
+			return nil, err
+		}
+		rep.spool = sp
+		if n := sp.Len(); n > 0 {
+			log.Info("replaying spooled observations", "count", n, "dir", cfg.SpoolDir)
+		}
+	}
 	p := newPoller(cfg, ids, rep, m, log)
 	return &Collector{
 		cfg: cfg, log: log, metrics: m, reporter: rep, poller: p,

@@ -47,9 +47,11 @@ type Config struct {
 	Site     string     `yaml:"site"`
 	CMDB     CMDBConfig `yaml:"cmdb"`
 	SpoolDir string     `yaml:"spool_dir"`
-	SNMP     SNMPConfig `yaml:"snmp"`
-	Traps    TrapConfig `yaml:"traps"`
-	HL7      HL7Config  `yaml:"hl7"`
+	// SpoolMaxMB bounds the spool on disk; past it the oldest refreshes go first.
+	SpoolMaxMB int        `yaml:"spool_max_mb"`
+	SNMP       SNMPConfig `yaml:"snmp"`
+	Traps      TrapConfig `yaml:"traps"`
+	HL7        HL7Config  `yaml:"hl7"`
 	// Refresh is how often an unchanged device is re-reported so the cmdb keeps it known.
 	Refresh time.Duration `yaml:"refresh_interval"`
 }
@@ -140,7 +142,8 @@ type HL7Config struct {
 // DefaultConfig returns the configuration a file is decoded over.
 func DefaultConfig() Config {
 	return Config{
-		Refresh: 60 * time.Second,
+		Refresh:    60 * time.Second,
+		SpoolMaxMB: 512,
 		CMDB: CMDBConfig{
 			BatchSize:     500,
 			FlushInterval: 500 * time.Millisecond,
@@ -245,6 +248,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CMDB.FlushInterval <= 0 {
 		add("cmdb.flush_interval: must be positive")
+	}
+	if c.SpoolMaxMB < 1 {
+		add("spool_max_mb: %d must be at least 1", c.SpoolMaxMB)
 	}
 	if c.Refresh < time.Second {
 		add("refresh_interval: %s is below 1s", c.Refresh)

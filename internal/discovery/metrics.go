@@ -62,7 +62,7 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	for _, k := range []string{"sent", "retry"} {
 		m.packets.WithLabelValues(k)
 	}
-	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent} {
+	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent, "rejected"} {
 		m.dropped.WithLabelValues(string(k))
 	}
 	for _, s := range []State{StateUp, StateDown, StateDegraded} {

@@ -18,6 +18,10 @@ type Sender interface {
 // full or the flush interval passes. A failed send is retried with backoff, keeping
 // order. When the queue is full the oldest refreshes go first, then the oldest
 // anything: a state change is the last thing to lose.
+//
+// With a spool, the in-memory queue only holds what arrived since the last flush: every
+// flush first writes it to the spool (one fsync), and batches are then sent from the
+// spool's head, which moves only when the cmdb acknowledged them.
 type Reporter struct {
 	send     Sender
 	log      *slog.Logger
@@ -25,6 +29,7 @@ type Reporter struct {
 	batch    int
 	interval time.Duration
 	max      int
+	spool    *Spool
 
 	mu      sync.Mutex
 	queue   []Observation
@@ -77,11 +82,15 @@ func (r *Reporter) dropOne() {
 	}
 }
 
-// Pending returns the number of queued observations.
+// Pending returns the number of observations not yet delivered.
 func (r *Reporter) Pending() int {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.queue)
+	n := len(r.queue)
+	r.mu.Unlock()
+	if r.spool != nil {
+		n += r.spool.Len()
+	}
+	return n
 }
 
 // Run sends batches until ctx ends, then makes one last attempt to flush.
@@ -94,7 +103,14 @@ func (r *Reporter) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			r.persist()
 			for r.flushOne(fctx) {
+			}
+			if r.spool != nil {
+				if n := r.spool.Len(); n > 0 {
+					r.log.Info("observations left in the spool for the next start", "count", n)
+				}
+				_ = r.spool.Close()
 			}
 			return nil
 		case <-ticker.C:
@@ -107,6 +123,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		r.persist()
 		for {
 			ok := r.flushOne(ctx)
 			if !ok {
@@ -131,8 +148,41 @@ func nextBackoff(b time.Duration) time.Duration {
 	}
 }
 
+// persist moves the in-memory queue into the spool (group commit). On a disk error the
+// observations stay in memory and the next flush tries again.
+func (r *Reporter) persist() {
+	if r.spool == nil {
+		return
+	}
+	r.mu.Lock()
+	pending := r.queue
+	r.queue = nil
+	r.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	if err := r.spool.Append(pending); err != nil {
+		r.log.Error("writing observations to the spool; keeping them in memory", "count", len(pending), "err", err)
+		r.mu.Lock()
+		r.queue = append(pending, r.queue...)
+		r.mu.Unlock()
+		return
+	}
+	for kind, n := range r.spool.Dropped() {
+		r.dropped += uint64(n)
+		for range n {
+			r.metrics.spoolDropped(string(kind))
+		}
+		r.log.Warn("spool full: dropped oldest observations", "kind", kind, "count", n, "dropped_total", r.dropped)
+	}
+	r.metrics.setSpool(r.Pending())
+}
+
 // flushOne sends the head batch; it reports whether a batch was sent and more may follow.
 func (r *Reporter) flushOne(ctx context.Context) bool {
+	if r.spool != nil {
+		return r.flushSpool(ctx)
+	}
 	r.mu.Lock()
 	n := min(len(r.queue), r.batch)
 	if n == 0 {
@@ -143,21 +193,9 @@ func (r *Reporter) flushOne(ctx context.Context) bool {
 	copy(batch, r.queue[:n])
 	r.mu.Unlock()
 
-	err := r.send.Send(ctx, batch)
-	var rejected *RejectedError
-	if errors.As(err, &rejected) {
-		// Invalid observations will never be accepted; resending cannot help.
-		r.log.Error("cmdb rejected observations", "count", rejected.Rejected, "first", rejected.First)
-		err = nil
-	}
-	if err != nil {
-		r.metrics.reportDone(false)
-		if ctx.Err() == nil {
-			r.log.Warn("sending observations to cmdb", "count", n, "err", err)
-		}
+	if !r.deliver(ctx, batch) {
 		return false
 	}
-	r.metrics.reportDone(true)
 	r.mu.Lock()
 	// The head may have lost refreshes to dropOne while we were sending; remove by id.
 	sent := make(map[string]struct{}, n)
@@ -176,4 +214,60 @@ func (r *Reporter) flushOne(ctx context.Context) bool {
 	r.mu.Unlock()
 	r.metrics.setSpool(left)
 	return left > 0
+}
+
+// flushSpool sends the batch at the spool's head and commits it once delivered.
+func (r *Reporter) flushSpool(ctx context.Context) bool {
+	batch, next, err := r.spool.Peek(r.batch)
+	if err != nil {
+		r.log.Error("reading the spool", "err", err)
+		return false
+	}
+	if len(batch) == 0 {
+		return false
+	}
+	if !r.deliver(ctx, batch) {
+		return false
+	}
+	if err := r.spool.Commit(next, len(batch)); err != nil {
+		// The batch may be sent again after a restart: ids make that harmless.
+		r.log.Error("moving the spool head", "err", err)
+		return false
+	}
+	left := r.Pending()
+	r.metrics.setSpool(left)
+	return r.spool.Len() > 0
+}
+
+// deliver sends one batch. It reports success; a batch the cmdb refuses as a whole
+// with a client error is split to isolate the observation it cannot take, which is
+// then dropped with an error log, so one bad record never blocks everything behind it.
+func (r *Reporter) deliver(ctx context.Context, batch []Observation) bool {
+	err := r.send.Send(ctx, batch)
+	var rejected *RejectedError
+	if errors.As(err, &rejected) {
+		// Invalid observations will never be accepted; resending cannot help.
+		r.log.Error("cmdb rejected observations", "count", rejected.Rejected, "first", rejected.First)
+		err = nil
+	}
+	var ce *ClientError
+	if errors.As(err, &ce) && ce.Permanent() {
+		r.metrics.reportDone(false)
+		if len(batch) == 1 {
+			r.log.Error("cmdb refuses an observation; dropping it", "id", batch[0].ID, "kind", batch[0].Kind, "err", err)
+			r.metrics.spoolDropped("rejected")
+			return true
+		}
+		half := len(batch) / 2
+		return r.deliver(ctx, batch[:half]) && r.deliver(ctx, batch[half:])
+	}
+	if err != nil {
+		r.metrics.reportDone(false)
+		if ctx.Err() == nil {
+			r.log.Warn("sending observations to cmdb", "count", len(batch), "err", err)
+		}
+		return false
+	}
+	r.metrics.reportDone(true)
+	return true
 }
