@@ -27,6 +27,7 @@ serve flags:
   --data-dir DIR     embedded store + bootstrap files (default ./data, env CMDB_DATA_DIR)
   --database NAME    database name (default cmdb, env CMDB_DATABASE)
   --config FILE      YAML policy (env CMDB_CONFIG)
+  --tls-cert FILE --tls-key FILE   serve HTTPS (env CMDB_TLS_CERT, CMDB_TLS_KEY)
   --log-format text|json, --log-level debug|info|warn|error
 `
 
@@ -60,6 +61,7 @@ func main() {
 
 type serveFlags struct {
 	listen, mongoURI, dataDir, database, config string
+	tlsCert, tlsKey                             string
 	log                                         cli.LogFlags
 }
 
@@ -69,6 +71,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dataDir, "data-dir", cli.Env("CMDB_DATA_DIR", "./data"), "data directory")
 	fs.StringVar(&f.database, "database", cli.Env("CMDB_DATABASE", "cmdb"), "database name")
 	fs.StringVar(&f.config, "config", cli.Env("CMDB_CONFIG", ""), "YAML policy file")
+	fs.StringVar(&f.tlsCert, "tls-cert", cli.Env("CMDB_TLS_CERT", ""), "PEM certificate: serve HTTPS")
+	fs.StringVar(&f.tlsKey, "tls-key", cli.Env("CMDB_TLS_KEY", ""), "PEM private key for --tls-cert")
 	f.log.Register(fs)
 }
 
@@ -91,7 +95,7 @@ func serve(args []string) error {
 	defer stop()
 	srv, err := server.New(ctx, server.Config{
 		Listen: f.listen, MongoURI: f.mongoURI, DataDir: f.dataDir, Database: f.database,
-		Policy: policy, Logger: log,
+		Policy: policy, Logger: log, TLSCert: f.tlsCert, TLSKey: f.tlsKey,
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,8 @@ type Config struct {
 	Logger   *slog.Logger
 	// ExpiryInterval is how often expired observations are checked (default 5s).
 	ExpiryInterval time.Duration
+	// TLSCert and TLSKey, when set, serve HTTPS only.
+	TLSCert, TLSKey string
 }
 
 // Server is a running cmdb.
@@ -132,9 +135,23 @@ func (s *Server) init(ctx context.Context) error {
 	board := web.Handler()
 	mux.Handle("GET /{$}", board)
 	mux.Handle("GET /static/", board)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug)}
+	if (s.cfg.TLSCert == "") != (s.cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("TLS certificate %s / key %s: %w", s.cfg.TLSCert, s.cfg.TLSKey, err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if s.listener, err = net.Listen("tcp", s.cfg.Listen); err != nil {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	if s.http.TLSConfig != nil {
+		s.listener = tls.NewListener(s.listener, s.http.TLSConfig)
 	}
 	return nil
 }
@@ -143,7 +160,12 @@ func (s *Server) init(ctx context.Context) error {
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // URL is the base URL of the HTTP server.
-func (s *Server) URL() string { return "http://" + s.Addr() }
+func (s *Server) URL() string {
+	if s.http.TLSConfig != nil {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
 
 // AdminTokenPath is where the bootstrap admin token was written, if it was.
 func (s *Server) AdminTokenPath() string { return s.adminTokenPath }
