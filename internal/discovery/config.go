@@ -68,14 +68,14 @@ type CMDBConfig struct {
 
 // SNMPConfig is the SNMP part of the collector configuration.
 type SNMPConfig struct {
-	Port              int             `yaml:"port"`
-	Timeout           time.Duration   `yaml:"timeout"`
-	Retries           int             `yaml:"retries"`
-	PollInterval      time.Duration   `yaml:"poll_interval"`
-	DownAfter         int             `yaml:"down_after"`
-	DiscoverySchedule string          `yaml:"discovery_schedule"`
-	SweepWorkers      int             `yaml:"sweep_workers"`
-	PollWorkers       int             `yaml:"poll_workers"`
+	Port              int           `yaml:"port"`
+	Timeout           time.Duration `yaml:"timeout"`
+	Retries           int           `yaml:"retries"`
+	PollInterval      time.Duration `yaml:"poll_interval"`
+	DownAfter         int           `yaml:"down_after"`
+	DiscoverySchedule string        `yaml:"discovery_schedule"`
+	SweepWorkers      int           `yaml:"sweep_workers"`
+	PollWorkers       int           `yaml:"poll_workers"`
 	// FailingWorkers poll devices whose last poll failed, apart from the live ones.
 	FailingWorkers int `yaml:"failing_workers"`
 	// SweepRate bounds discovery probes per second (a sweep must not flood a network).
@@ -84,11 +84,11 @@ type SNMPConfig struct {
 	InventoryInterval time.Duration `yaml:"inventory_interval"`
 	InventoryWorkers  int           `yaml:"inventory_workers"`
 	// MaxBackoff caps how far apart polls of a DOWN device get (default 4x poll_interval).
-	MaxBackoff time.Duration `yaml:"max_backoff"`
-	Credentials       []Credential    `yaml:"credentials"`
-	Ranges            []Range         `yaml:"ranges"`
-	Targets           []StaticTarget  `yaml:"targets"`
-	Profiles          ProfileSettings `yaml:"profiles"`
+	MaxBackoff  time.Duration   `yaml:"max_backoff"`
+	Credentials []Credential    `yaml:"credentials"`
+	Ranges      []Range         `yaml:"ranges"`
+	Targets     []StaticTarget  `yaml:"targets"`
+	Profiles    ProfileSettings `yaml:"profiles"`
 }
 
 // ProfileSettings points at user fingerprint profiles added to the shipped ones.
