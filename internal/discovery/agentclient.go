@@ -117,7 +117,7 @@ func (c *agentClient) nextID() uint32 {
 }
 
 // exchange sends a v1/v2c request and waits for the matching response, retrying.
-func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getTemplate, retries int) (*wireResponse, error) {
+func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getTemplate, timeout time.Duration, retries int) (*wireResponse, error) {
 	id := c.nextID()
 	c.wbuf = tpl.encode(c.wbuf, id)
 	ua := net.UDPAddrFromAddrPort(to)
@@ -134,7 +134,7 @@ func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getT
 		if c.params.OnSent != nil {
 			c.params.OnSent()
 		}
-		deadline := time.Now().Add(c.params.Timeout)
+		deadline := time.Now().Add(timeout)
 		_ = c.conn.SetReadDeadline(deadline)
 		for {
 			n, from, err := c.conn.ReadFromUDPAddrPort(c.rbuf)
@@ -158,21 +158,21 @@ func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getT
 }
 
 // poll reads the system group (and UPS status when ups is set) with one credential.
-func (c *agentClient) poll(ctx context.Context, to netip.AddrPort, cr *Credential, w *credWire, v3 *v3State, ups bool, retries int) (pollResult, error) {
+func (c *agentClient) poll(ctx context.Context, to netip.AddrPort, cr *Credential, w *credWire, v3 *v3State, ups bool, timeout time.Duration, retries int) (pollResult, error) {
 	if w == nil {
-		return c.pollV3(ctx, to, cr, v3, ups, retries)
+		return c.pollV3(ctx, to, cr, v3, ups, timeout, retries)
 	}
 	tpl := &w.sys
 	if ups {
 		tpl = &w.sysUPS
 	}
-	r, err := c.exchange(ctx, to, tpl, retries)
+	r, err := c.exchange(ctx, to, tpl, timeout, retries)
 	if err != nil {
 		return pollResult{}, err
 	}
 	if r.errStatus == 2 && ups {
 		// SNMPv1 answers noSuchName for the whole request when one object is missing.
-		if r, err = c.exchange(ctx, to, &w.sys, retries); err != nil {
+		if r, err = c.exchange(ctx, to, &w.sys, timeout, retries); err != nil {
 			return pollResult{}, err
 		}
 	}
@@ -237,9 +237,10 @@ type v3State struct {
 }
 
 // pollV3 polls through gosnmp (USM authentication and privacy).
-func (c *agentClient) pollV3(ctx context.Context, to netip.AddrPort, cr *Credential, st *v3State, ups bool, retries int) (pollResult, error) {
+func (c *agentClient) pollV3(ctx context.Context, to netip.AddrPort, cr *Credential, st *v3State, ups bool, timeout time.Duration, retries int) (pollResult, error) {
 	params := c.params
 	params.Retries = retries
+	params.Timeout = timeout
 	g, err := newSession(ctx, Target{Host: to.Addr().String(), Port: to.Port()}, cr, params)
 	if err != nil {
 		return pollResult{}, err

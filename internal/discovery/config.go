@@ -76,8 +76,12 @@ type SNMPConfig struct {
 	DiscoverySchedule string        `yaml:"discovery_schedule"`
 	SweepWorkers      int           `yaml:"sweep_workers"`
 	PollWorkers       int           `yaml:"poll_workers"`
-	// FailingWorkers poll devices whose last poll failed, apart from the live ones.
+	// FailingWorkers poll devices whose last poll failed, apart from the live ones
+	// (this many for suspect devices and as many again for DOWN ones).
 	FailingWorkers int `yaml:"failing_workers"`
+	// FastTimeout is how long a healthy device gets before its poll is handed to the
+	// suspect lane (default min(timeout, 250ms)).
+	FastTimeout time.Duration `yaml:"fast_timeout"`
 	// SweepRate bounds discovery probes per second (a sweep must not flood a network).
 	SweepRate int `yaml:"sweep_rate"`
 	// InventoryInterval is how often ENTITY/IF/UPS-MIB and topology tables are read.
@@ -170,8 +174,8 @@ func DefaultConfig() Config {
 			DownAfter:         3,
 			DiscoverySchedule: "@every 1h",
 			SweepWorkers:      64,
-			PollWorkers:       32,
-			FailingWorkers:    128,
+			PollWorkers:       64,
+			FailingWorkers:    256,
 			SweepRate:         5000,
 			InventoryInterval: time.Hour,
 			InventoryWorkers:  8,
@@ -297,6 +301,12 @@ func (c *Config) Validate() error {
 	}
 	if s.InventoryInterval < time.Second {
 		add("snmp.inventory_interval: %s is below 1s", s.InventoryInterval)
+	}
+	if s.FastTimeout == 0 {
+		s.FastTimeout = min(s.Timeout, 250*time.Millisecond)
+	}
+	if s.FastTimeout > s.Timeout || s.FastTimeout < time.Millisecond {
+		add("snmp.fast_timeout: %s must be between 1ms and snmp.timeout", s.FastTimeout)
 	}
 	if s.MaxBackoff == 0 {
 		s.MaxBackoff = 4 * s.PollInterval

@@ -18,12 +18,18 @@ type Emitter interface {
 	Emit(Observation)
 }
 
-// Lanes keep failing devices away from healthy ones: a device whose last poll failed
-// is polled by its own bounded set of workers, so a thousand dead devices waiting out
-// their timeouts never hold a worker a live device needs.
+// Lanes keep failing devices away from healthy ones, so a thousand dead devices
+// waiting out their timeouts never hold a worker a live device needs:
+//   - live: devices that answered last time. One attempt with a short timeout
+//     (snmp.fast_timeout); silence hands the poll over to the suspect lane at once
+//     instead of holding a live worker for timeout x (retries+1).
+//   - suspect: devices that failed but are not DOWN yet (and devices known to answer
+//     slowly): full timeout and retries, so down_after is confirmed quickly.
+//   - dead: DOWN devices, one packet per poll, backing off.
 const (
 	laneLive = iota
-	laneFailing
+	laneSuspect
+	laneDead
 	numLanes
 )
 
@@ -45,6 +51,7 @@ type device struct {
 	lane  uint8
 	conds condSet
 	busy  bool // an inventory read is running
+	slow  bool // answers only after snmp.fast_timeout: polled in the suspect lane
 
 	state    State // reachability: UP or DOWN
 	reported State // state last counted (UP, DEGRADED or DOWN)
@@ -106,7 +113,8 @@ func newPoller(cfg *Config, ids *idSource, emit Emitter, m *collectorMetrics, lo
 		invq:    make(chan *device, 4096),
 	}
 	p.lanes[laneLive] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.PollWorkers}
-	p.lanes[laneFailing] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.FailingWorkers}
+	p.lanes[laneSuspect] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.FailingWorkers}
+	p.lanes[laneDead] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.FailingWorkers}
 	return p
 }
 
@@ -307,11 +315,15 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 	p.mu.Lock()
 	grp, first, failures, down := d.grp, int(d.cred), d.failures, d.state == StateDown
 	ups := d.isUPS()
+	fast := int(d.lane) == laneLive
 	p.mu.Unlock()
 
-	retries := p.cfg.SNMP.Retries
-	if down {
+	retries, timeout := p.cfg.SNMP.Retries, p.cfg.SNMP.Timeout
+	switch {
+	case down:
 		retries = 0 // one packet per poll for a device already known dead
+	case fast:
+		retries, timeout = 0, p.cfg.SNMP.FastTimeout
 	}
 	var (
 		res  pollResult
@@ -319,7 +331,7 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 		used = first
 	)
 	n := len(grp.creds)
-	if failures > 0 {
+	if failures > 0 || fast {
 		n = 1
 	}
 	for i := range n {
@@ -338,7 +350,7 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 			}
 			v3 = d.v3
 		}
-		res, err = c.poll(ctx, d.addr, cr, grp.wire[idx], v3, ups, retries)
+		res, err = c.poll(ctx, d.addr, cr, grp.wire[idx], v3, ups, timeout, retries)
 		if err == nil {
 			used = idx
 			break
@@ -352,6 +364,19 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 
 	now := p.now()
 	p.mu.Lock()
+	if err != nil && fast && timeout < p.cfg.SNMP.Timeout {
+		// Hand over: the suspect lane polls again at once with the full timeout,
+		// retries and credentials; nothing is counted as failed yet.
+		d.lane = laneSuspect
+		d.next = now.UnixNano()
+		heap.Push(&p.lanes[laneSuspect].queue, d)
+		p.mu.Unlock()
+		p.signal(laneSuspect)
+		return
+	}
+	if err == nil && !fast && d.failures == 0 && int(d.lane) == laneSuspect {
+		d.slow = elapsed > p.cfg.SNMP.FastTimeout
+	}
 	d.cred = uint8(used)
 	out := p.record(d, res, err, now)
 	// Reschedule: on the interval; a device that just failed is confirmed sooner;
@@ -368,8 +393,11 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 	}
 	d.next = next.UnixNano()
 	l := laneLive
-	if d.failures > 0 {
-		l = laneFailing
+	switch {
+	case d.state == StateDown:
+		l = laneDead
+	case d.failures > 0 || d.slow:
+		l = laneSuspect
 	}
 	d.lane = uint8(l)
 	heap.Push(&p.lanes[l].queue, d)
