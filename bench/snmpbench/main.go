@@ -43,6 +43,8 @@ func main() {
 		err = poll(os.Args[2:])
 	case "exporter":
 		err = exporter(os.Args[2:])
+	case "traps":
+		err = traps(os.Args[2:])
 	case "latency":
 		err = latency(os.Args[2:])
 	default:
