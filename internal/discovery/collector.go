@@ -21,6 +21,7 @@ type Collector struct {
 	reporter *Reporter
 	poller   *Poller
 	sweeper  *Sweeper
+	traps    *TrapListener // nil without traps.listen
 }
 
 // Options are the collaborators a collector is built with.
@@ -66,11 +67,28 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 		}
 	}
 	p := newPoller(cfg, ids, rep, m, log)
-	return &Collector{
+	profiles, err := LoadProfiles(cfg.SNMP.Profiles.Dir)
+	if err != nil {
+		return nil, err
+	}
+	p.SetProfiles(profiles)
+	c := &Collector{
 		cfg: cfg, log: log, metrics: m, reporter: rep, poller: p,
 		sweeper: newSweeper(cfg, p, m, log),
-	}, nil
+	}
+	if cfg.Traps.Listen != "" {
+		if c.traps, err = newTrapListener(cfg, p, rep, ids, m, log); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
+
+// Traps exposes the trap listener (nil when traps.listen is empty).
+func (c *Collector) Traps() *TrapListener { return c.traps }
+
+// Sweeper exposes the sweeper (for tests and benchmarks).
+func (c *Collector) Sweeper() *Sweeper { return c.sweeper }
 
 // Poller exposes the poller (for tests and benchmarks).
 func (c *Collector) Poller() *Poller { return c.poller }
@@ -97,6 +115,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	// The reporter outlives the others by its own final flush: it stops on ctx too.
 	run("reporter", c.reporter.Run)
 	run("poller", c.poller.Run)
+	if c.traps != nil {
+		run("traps", c.traps.Run)
+	}
 
 	sched := cron.New(cron.WithChain(cron.Recover(cronLogger{c.log}), cron.SkipIfStillRunning(cronLogger{c.log})))
 	if _, err := sched.AddFunc(c.cfg.SNMP.DiscoverySchedule, func() { c.sweeper.Sweep(ctx) }); err != nil {

@@ -70,18 +70,31 @@ type CMDBConfig struct {
 
 // SNMPConfig is the SNMP part of the collector configuration.
 type SNMPConfig struct {
-	Port              int             `yaml:"port"`
-	Timeout           time.Duration   `yaml:"timeout"`
-	Retries           int             `yaml:"retries"`
-	PollInterval      time.Duration   `yaml:"poll_interval"`
-	DownAfter         int             `yaml:"down_after"`
-	DiscoverySchedule string          `yaml:"discovery_schedule"`
-	SweepWorkers      int             `yaml:"sweep_workers"`
-	PollWorkers       int             `yaml:"poll_workers"`
-	Credentials       []Credential    `yaml:"credentials"`
-	Ranges            []Range         `yaml:"ranges"`
-	Targets           []StaticTarget  `yaml:"targets"`
-	Profiles          ProfileSettings `yaml:"profiles"`
+	Port              int           `yaml:"port"`
+	Timeout           time.Duration `yaml:"timeout"`
+	Retries           int           `yaml:"retries"`
+	PollInterval      time.Duration `yaml:"poll_interval"`
+	DownAfter         int           `yaml:"down_after"`
+	DiscoverySchedule string        `yaml:"discovery_schedule"`
+	SweepWorkers      int           `yaml:"sweep_workers"`
+	PollWorkers       int           `yaml:"poll_workers"`
+	// FailingWorkers poll devices whose last poll failed, apart from the live ones
+	// (this many for suspect devices and as many again for DOWN ones).
+	FailingWorkers int `yaml:"failing_workers"`
+	// FastTimeout is how long a healthy device gets before its poll is handed to the
+	// suspect lane (default min(timeout, 250ms)).
+	FastTimeout time.Duration `yaml:"fast_timeout"`
+	// SweepRate bounds discovery probes per second (a sweep must not flood a network).
+	SweepRate int `yaml:"sweep_rate"`
+	// InventoryInterval is how often ENTITY/IF/UPS-MIB and topology tables are read.
+	InventoryInterval time.Duration `yaml:"inventory_interval"`
+	InventoryWorkers  int           `yaml:"inventory_workers"`
+	// MaxBackoff caps how far apart polls of a DOWN device get (default 4x poll_interval).
+	MaxBackoff  time.Duration   `yaml:"max_backoff"`
+	Credentials []Credential    `yaml:"credentials"`
+	Ranges      []Range         `yaml:"ranges"`
+	Targets     []StaticTarget  `yaml:"targets"`
+	Profiles    ProfileSettings `yaml:"profiles"`
 }
 
 // ProfileSettings points at user fingerprint profiles added to the shipped ones.
@@ -127,6 +140,13 @@ type StaticTarget struct {
 // TrapConfig is the SNMP trap listener.
 type TrapConfig struct {
 	Listen string `yaml:"listen"`
+	// Credentials names the snmp.credentials accepted on traps: communities for
+	// v1/v2c, USM users for v3. Empty means all of them.
+	Credentials []string `yaml:"credentials"`
+	// ReadBuffer is the socket receive buffer in bytes; bursts wait there.
+	ReadBuffer int `yaml:"read_buffer"`
+	// QueueSize bounds traps read but not yet decoded.
+	QueueSize int `yaml:"queue_size"`
 }
 
 // HL7Config is the MLLP listener.
@@ -156,9 +176,14 @@ func DefaultConfig() Config {
 			PollInterval:      30 * time.Second,
 			DownAfter:         3,
 			DiscoverySchedule: "@every 1h",
-			SweepWorkers:      256,
+			SweepWorkers:      64,
 			PollWorkers:       64,
+			FailingWorkers:    256,
+			SweepRate:         5000,
+			InventoryInterval: time.Hour,
+			InventoryWorkers:  8,
 		},
+		Traps: TrapConfig{ReadBuffer: 8 << 20, QueueSize: 65536},
 		HL7: HL7Config{
 			HeartbeatTimeout: 3 * time.Minute,
 			MaxMessageBytes:  1 << 20,
@@ -271,8 +296,34 @@ func (c *Config) Validate() error {
 	if s.DownAfter < 1 {
 		add("snmp.down_after: %d must be at least 1", s.DownAfter)
 	}
-	if s.SweepWorkers < 1 || s.PollWorkers < 1 {
-		add("snmp.sweep_workers and snmp.poll_workers must be at least 1")
+	if s.SweepWorkers < 1 || s.PollWorkers < 1 || s.FailingWorkers < 1 {
+		add("snmp.sweep_workers, snmp.poll_workers and snmp.failing_workers must be at least 1")
+	}
+	if s.InventoryWorkers < 0 {
+		add("snmp.inventory_workers: %d is negative", s.InventoryWorkers)
+	}
+	if s.SweepRate < 1 {
+		add("snmp.sweep_rate: %d must be at least 1 probe per second", s.SweepRate)
+	}
+	if s.InventoryInterval < time.Second {
+		add("snmp.inventory_interval: %s is below 1s", s.InventoryInterval)
+	}
+	if s.FastTimeout == 0 {
+		s.FastTimeout = min(s.Timeout, 250*time.Millisecond)
+	}
+	if s.FastTimeout > s.Timeout || s.FastTimeout < time.Millisecond {
+		add("snmp.fast_timeout: %s must be between 1ms and snmp.timeout", s.FastTimeout)
+	}
+	if s.MaxBackoff == 0 {
+		s.MaxBackoff = 4 * s.PollInterval
+	}
+	if s.MaxBackoff < s.PollInterval {
+		add("snmp.max_backoff: %s is below poll_interval", s.MaxBackoff)
+	}
+	if s.Profiles.Dir != "" {
+		if _, err := LoadProfiles(s.Profiles.Dir); err != nil {
+			add("snmp.profiles.dir: %v", err)
+		}
 	}
 	if _, err := cron.ParseStandard(s.DiscoverySchedule); err != nil {
 		add("snmp.discovery_schedule: %q: %v", s.DiscoverySchedule, err)
@@ -323,6 +374,14 @@ func (c *Config) Validate() error {
 			add("%s.address: is required", where)
 		}
 		checkRefs(where, t.Credentials)
+	}
+	for _, r := range c.Traps.Credentials {
+		if !names[r] {
+			add("traps.credentials: unknown credential %q", r)
+		}
+	}
+	if c.Traps.QueueSize < 1 {
+		add("traps.queue_size: %d must be at least 1", c.Traps.QueueSize)
 	}
 	if c.HL7.Listen != "" && c.HL7.HeartbeatTimeout < time.Second {
 		add("hl7.heartbeat_timeout: %s is below 1s", c.HL7.HeartbeatTimeout)

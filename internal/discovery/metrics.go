@@ -19,6 +19,10 @@ type collectorMetrics struct {
 	sweeps       prometheus.Counter
 	sweepSeconds prometheus.Gauge
 	sweepFound   prometheus.Gauge
+	late         prometheus.Counter
+	lateness     prometheus.Histogram
+	inventories  *prometheus.CounterVec
+	traps        *prometheus.CounterVec
 }
 
 func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
@@ -55,9 +59,27 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 		sweepFound: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "medcmdb_snmp_last_sweep_responders", Help: "Agents that answered the last sweep.",
 		}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_polls_late_total", Help: "Polls that started more than min(1s, poll_interval/10) after they were due.",
+		}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "medcmdb_snmp_poll_lateness_seconds",
+			Help:    "How long after its due time a poll started.",
+			Buckets: []float64{.001, .01, .1, .5, 1, 2.5, 5, 10, 30},
+		}),
+		inventories: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_inventories_total", Help: "Inventory reads (ENTITY/IF/UPS-MIB, topology tables) by result.",
+		}, []string{"result"}),
+		traps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_traps_total", Help: "SNMP traps by outcome: received, decoded, rejected (bad credentials or garbage), dropped (queue full).",
+		}, []string{"result"}),
 	}
 	for _, r := range []string{"success", "failure"} {
 		m.polls.WithLabelValues(r)
+		m.inventories.WithLabelValues(r)
+	}
+	for _, r := range []string{"received", "decoded", "rejected", "dropped"} {
+		m.traps.WithLabelValues(r)
 	}
 	for _, k := range []string{"sent", "retry"} {
 		m.packets.WithLabelValues(k)
@@ -73,7 +95,7 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.polls, m.pollDuration, m.packets, m.spool, m.dropped, m.tracked,
-			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound)
+			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound, m.late, m.lateness, m.inventories, m.traps)
 	}
 	return m
 }
@@ -113,3 +135,23 @@ func (m *collectorMetrics) sweepDone(r SweepResult) {
 	m.sweepSeconds.Set(r.Elapsed.Seconds())
 	m.sweepFound.Set(float64(r.Responded))
 }
+
+func (m *collectorMetrics) pollStarted(lateness, threshold time.Duration) {
+	if lateness < 0 {
+		lateness = 0
+	}
+	m.lateness.Observe(lateness.Seconds())
+	if lateness > threshold {
+		m.late.Inc()
+	}
+}
+
+func (m *collectorMetrics) inventoryDone(ok bool) {
+	if ok {
+		m.inventories.WithLabelValues("success").Inc()
+	} else {
+		m.inventories.WithLabelValues("failure").Inc()
+	}
+}
+
+func (m *collectorMetrics) trap(result string) { m.traps.WithLabelValues(result).Inc() }

@@ -3,8 +3,12 @@ package discovery
 import (
 	"container/heap"
 	"context"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,53 +18,108 @@ type Emitter interface {
 	Emit(Observation)
 }
 
-// device is one SNMP agent the poller keeps watching. Only the poller's own goroutines
-// touch it, under Poller.mu for the fields the scheduler reads.
-type device struct {
-	target   Target
-	creds    []*Credential // ordered; creds[0] is the one that last worked
+// Lanes keep failing devices away from healthy ones, so a thousand dead devices
+// waiting out their timeouts never hold a worker a live device needs:
+//   - live: devices that answered last time. One attempt with a short timeout
+//     (snmp.fast_timeout); silence hands the poll over to the suspect lane at once
+//     instead of holding a live worker for timeout x (retries+1).
+//   - suspect: devices that failed but are not DOWN yet (and devices known to answer
+//     slowly): full timeout and retries, so down_after is confirmed quickly.
+//   - dead: DOWN devices, one packet per poll, backing off.
+const (
+	laneLive = iota
+	laneSuspect
+	laneDead
+	numLanes
+)
+
+// credGroup is the ordered credential list and location of a range (or static
+// target), shared by every device found there.
+type credGroup struct {
+	creds    []*Credential
+	wire     []*credWire // pre-encoded requests, nil for v3
 	location Location
-	sys      SystemInfo
+}
 
-	state        State
-	failures     int
-	lastReported time.Time
-	lastUpTime   time.Duration
+// device is one SNMP agent the poller watches. Fields are guarded by Poller.mu except
+// v3, which only the worker holding the device (out of the heap) touches. The struct
+// is kept small: a collector tracks hundreds of thousands.
+type device struct {
+	addr  netip.AddrPort
+	grp   *credGroup
+	cred  uint8 // index in grp.creds of the credential that last worked: tried first
+	lane  uint8
+	conds condSet
+	busy  bool // an inventory read is running
+	slow  bool // answers only after snmp.fast_timeout: polled in the suspect lane
 
-	next  time.Time
-	index int // heap index; -1 while being polled
+	state    State // reachability: UP or DOWN
+	reported State // state last counted (UP, DEGRADED or DOWN)
+	failures uint32
+	upsLeft  int32 // UPS minutes remaining, -1 when unknown
+	index    int32 // heap index, -1 while being polled
+
+	next          int64 // unix nanoseconds
+	lastReported  int64
+	nextInventory int64
+	lastUpTime    time.Duration
+
+	sys SystemInfo
+	fp  *Fingerprint
+	inv *devInventory
+	v3  *v3State
 }
 
 // Poller polls known agents on a fixed interval, spread evenly, with bounded workers,
 // and turns results into observations: on discovery, on change, and as refreshes.
 type Poller struct {
-	cfg     *Config
-	ids     *idSource
-	emit    Emitter
-	log     *slog.Logger
-	metrics *collectorMetrics
-	now     func() time.Time
+	cfg      *Config
+	ids      *idSource
+	emit     Emitter
+	log      *slog.Logger
+	metrics  *collectorMetrics
+	profiles *Profiles
+	now      func() time.Time
 
 	mu      sync.Mutex
-	devices map[Target]*device
-	counts  map[State]int // devices per state, kept as states change
+	devices map[netip.AddrPort]*device
+	counts  map[State]int
+	lanes   [numLanes]lane
+	groups  map[string]*credGroup
+	fps     map[string]*Fingerprint // interned by sysObjectID + sysDescr
+	topo    topology
+	invq    chan *device
+}
+
+type lane struct {
 	queue   deviceHeap
 	wake    chan struct{}
+	workers int
 }
 
 func newPoller(cfg *Config, ids *idSource, emit Emitter, m *collectorMetrics, log *slog.Logger) *Poller {
-	return &Poller{
+	p := &Poller{
 		cfg:     cfg,
 		ids:     ids,
 		emit:    emit,
 		log:     log.With("component", "poller"),
 		metrics: m,
 		now:     time.Now,
-		devices: map[Target]*device{},
+		devices: map[netip.AddrPort]*device{},
 		counts:  map[State]int{StateUp: 0, StateDown: 0, StateDegraded: 0},
-		wake:    make(chan struct{}, 1),
+		groups:  map[string]*credGroup{},
+		fps:     map[string]*Fingerprint{},
+		topo:    newTopology(),
+		invq:    make(chan *device, 4096),
 	}
+	p.lanes[laneLive] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.PollWorkers}
+	p.lanes[laneSuspect] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.FailingWorkers}
+	p.lanes[laneDead] = lane{wake: make(chan struct{}, 1), workers: cfg.SNMP.FailingWorkers}
+	return p
 }
+
+// SetProfiles sets the fingerprint profiles (before Run).
+func (p *Poller) SetProfiles(ps *Profiles) { p.profiles = ps }
 
 // Found is what a sweep (or a static target) learnt about a responding agent.
 type Found struct {
@@ -71,55 +130,95 @@ type Found struct {
 	Location Location
 }
 
+// group interns the credential list and location of a range (p.mu held).
+func (p *Poller) group(creds []*Credential, loc Location) *credGroup {
+	var sb strings.Builder
+	for _, c := range creds {
+		sb.WriteString(c.Name)
+		sb.WriteByte(0)
+	}
+	fmt.Fprintf(&sb, "%+v", loc)
+	k := sb.String()
+	if g, ok := p.groups[k]; ok {
+		return g
+	}
+	g := &credGroup{creds: creds, location: loc, wire: make([]*credWire, len(creds))}
+	for i, c := range creds {
+		g.wire[i] = newCredWire(c)
+	}
+	p.groups[k] = g
+	return g
+}
+
+// fingerprint interns the profile match of a system group (p.mu held).
+func (p *Poller) fingerprint(sys SystemInfo) *Fingerprint {
+	k := sys.ObjectID + "\x00" + sys.Descr
+	if fp, ok := p.fps[k]; ok {
+		return fp
+	}
+	fp := p.profiles.Match(sys.ObjectID, sys.Descr)
+	if len(p.fps) > 100_000 {
+		clear(p.fps) // bounded: distinct descriptions are few in practice
+	}
+	p.fps[k] = &fp
+	return &fp
+}
+
 // Add starts tracking an agent, or refreshes what is known of it. The first sighting
 // is reported at once.
 func (p *Poller) Add(f Found) {
-	now := p.now()
-	p.mu.Lock()
-	d, ok := p.devices[f.Target]
-	if !ok {
-		d = &device{target: f.Target, location: f.Location, state: StateUp, index: -1}
-		d.creds = orderCreds(f.Cred, f.Creds)
-		d.sys = f.Sys
-		d.lastUpTime = f.Sys.UpTime
-		d.lastReported = now
-		d.next = now.Add(p.offset(f.Target))
-		p.devices[f.Target] = d
-		heap.Push(&p.queue, d)
-		p.counts[StateUp]++
-		p.metrics.setTracked(p.counts)
-		obs := p.observation(d, KindDiscovered, SourceSNMPSweep, now)
-		p.mu.Unlock()
-		p.emit.Emit(obs)
-		p.signal()
+	ap, err := f.Target.addrPort()
+	if err != nil {
+		p.log.Warn("ignoring found agent", "target", f.Target.String(), "err", err)
 		return
 	}
-	d.creds = orderCreds(f.Cred, f.Creds)
-	d.location = f.Location
-	p.mu.Unlock()
-}
-
-func orderCreds(first *Credential, all []*Credential) []*Credential {
-	out := []*Credential{first}
-	for _, c := range all {
-		if c != first {
-			out = append(out, c)
+	creds := f.Creds
+	if len(creds) == 0 {
+		creds = []*Credential{f.Cred}
+	}
+	now := p.now()
+	p.mu.Lock()
+	grp := p.group(creds, f.Location)
+	idx := 0
+	for i, c := range creds {
+		if c == f.Cred {
+			idx = i
 		}
 	}
-	return out
+	d, ok := p.devices[ap]
+	if ok {
+		d.grp, d.cred = grp, uint8(idx)
+		p.mu.Unlock()
+		return
+	}
+	d = &device{addr: ap, grp: grp, cred: uint8(idx), state: StateUp, reported: StateUp, index: -1, upsLeft: -1}
+	d.sys = f.Sys
+	d.fp = p.fingerprint(f.Sys)
+	d.lastUpTime = f.Sys.UpTime
+	d.lastReported = now.UnixNano()
+	d.next = now.Add(p.offset(ap)).UnixNano()
+	p.devices[ap] = d
+	heap.Push(&p.lanes[laneLive].queue, d)
+	p.counts[StateUp]++
+	p.metrics.setTracked(p.counts)
+	obs := p.observation(d, KindDiscovered, SourceSNMPSweep, now)
+	p.mu.Unlock()
+	p.emit.Emit(obs)
+	p.signal(laneLive)
 }
 
 // offset spreads first polls over the interval by a stable hash of the address, so a
 // sweep that finds thousands of agents at once does not make them all due together.
-func (p *Poller) offset(t Target) time.Duration {
+func (p *Poller) offset(a netip.AddrPort) time.Duration {
 	h := fnv.New64a()
-	h.Write([]byte(t.String()))
+	b, _ := a.MarshalBinary()
+	h.Write(b)
 	return time.Duration(h.Sum64() % uint64(p.cfg.SNMP.PollInterval))
 }
 
-func (p *Poller) signal() {
+func (p *Poller) signal(l int) {
 	select {
-	case p.wake <- struct{}{}:
+	case p.lanes[l].wake <- struct{}{}:
 	default:
 	}
 }
@@ -131,70 +230,129 @@ func (p *Poller) Len() int {
 	return len(p.devices)
 }
 
-// Run schedules polls until ctx ends.
+type pollJob struct {
+	d   *device
+	due int64
+}
+
+// Run schedules polls and inventory reads until ctx ends.
 func (p *Poller) Run(ctx context.Context) error {
-	work := make(chan *device)
 	var wg sync.WaitGroup
-	for range p.cfg.SNMP.PollWorkers {
-		wg.Go(func() {
-			for d := range work {
-				p.poll(ctx, d)
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for l := range numLanes {
+		work := make(chan pollJob)
+		for range p.lanes[l].workers {
+			c, err := newAgentClient(p.sessionParams())
+			if err != nil {
+				cancel()
+				return err
 			}
+			wg.Go(func() {
+				defer c.Close()
+				for j := range work {
+					p.poll(ctx, c, j)
+				}
+			})
+		}
+		wg.Go(func() {
+			defer close(work)
+			p.schedule(ctx, l, work)
 		})
 	}
-	defer wg.Wait()
-	defer close(work)
+	for range p.cfg.SNMP.InventoryWorkers {
+		wg.Go(func() { p.inventoryWorker(ctx) })
+	}
+	<-ctx.Done()
+	return nil
+}
 
+// schedule hands due devices of one lane to its workers, in due order.
+func (p *Poller) schedule(ctx context.Context, l int, work chan<- pollJob) {
+	ln := &p.lanes[l]
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		p.mu.Lock()
-		var due *device
+		var job pollJob
 		wait := time.Hour
-		if p.queue.Len() > 0 {
-			head := p.queue[0]
-			if d := head.next.Sub(p.now()); d <= 0 {
-				due = heap.Pop(&p.queue).(*device)
+		if ln.queue.Len() > 0 {
+			head := ln.queue[0]
+			if d := time.Duration(head.next - p.now().UnixNano()); d <= 0 {
+				job = pollJob{d: heap.Pop(&ln.queue).(*device), due: head.next}
 			} else {
 				wait = d
 			}
 		}
 		p.mu.Unlock()
 
-		if due != nil {
+		if job.d != nil {
 			select {
-			case work <- due:
+			case work <- job:
 			case <-ctx.Done():
-				return nil
+				return
 			}
 			continue
 		}
 		timer.Reset(wait)
 		select {
 		case <-timer.C:
-		case <-p.wake:
+		case <-ln.wake:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }
 
-// poll polls one device with its credentials in order and records the outcome.
-func (p *Poller) poll(ctx context.Context, d *device) {
+// poll polls one device and records the outcome. The credential that worked last is
+// tried first; the others only when the device has just started failing (a changed
+// community looks like silence), not on every poll of a dead device.
+func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
+	d := j.d
 	start := p.now()
+	p.metrics.pollStarted(time.Duration(start.UnixNano()-j.due), p.lateAfter())
 	p.mu.Lock()
-	creds := d.creds
+	grp, first, failures, down := d.grp, int(d.cred), d.failures, d.state == StateDown
+	ups := d.isUPS()
+	fast := int(d.lane) == laneLive
 	p.mu.Unlock()
 
+	retries, timeout := p.cfg.SNMP.Retries, p.cfg.SNMP.Timeout
+	switch {
+	case down:
+		retries = 0 // one packet per poll for a device already known dead
+	case fast:
+		retries, timeout = 0, p.cfg.SNMP.FastTimeout
+	}
 	var (
-		sys  SystemInfo
+		res  pollResult
 		err  error
-		used int
+		used = first
 	)
-	for i, cr := range creds {
-		sys, err = p.getSystem(ctx, d.target, cr)
+	n := len(grp.creds)
+	if failures > 0 || fast {
+		n = 1
+	}
+	for i := range n {
+		idx := first
+		if i > 0 {
+			idx = i - 1
+			if idx >= first {
+				idx = i
+			}
+		}
+		cr := grp.creds[idx]
+		var v3 *v3State
+		if grp.wire[idx] == nil {
+			if d.v3 == nil || idx != first {
+				d.v3 = &v3State{}
+			}
+			v3 = d.v3
+		}
+		res, err = c.poll(ctx, d.addr, cr, grp.wire[idx], v3, ups, timeout, retries)
 		if err == nil {
-			used = i
+			used = idx
 			break
 		}
 		if ctx.Err() != nil {
@@ -205,33 +363,83 @@ func (p *Poller) poll(ctx context.Context, d *device) {
 	p.metrics.pollDone(err == nil, elapsed)
 
 	now := p.now()
-	var out []Observation
 	p.mu.Lock()
-	if err == nil && used > 0 {
-		// Remember the credential that worked so it is tried first next time.
-		d.creds = orderCreds(creds[used], creds)
+	if err != nil && fast && timeout < p.cfg.SNMP.Timeout {
+		// Hand over: the suspect lane polls again at once with the full timeout,
+		// retries and credentials; nothing is counted as failed yet.
+		d.lane = laneSuspect
+		d.next = now.UnixNano()
+		heap.Push(&p.lanes[laneSuspect].queue, d)
+		p.mu.Unlock()
+		p.signal(laneSuspect)
+		return
 	}
-	out = p.record(d, sys, err, now)
-	d.next = start.Add(p.cfg.SNMP.PollInterval)
-	if d.next.Before(now) {
-		d.next = now
+	if err == nil && !fast && d.failures == 0 && int(d.lane) == laneSuspect {
+		d.slow = elapsed > p.cfg.SNMP.FastTimeout
 	}
-	heap.Push(&p.queue, d)
+	d.cred = uint8(used)
+	out := p.record(d, res, err, now)
+	// Reschedule: on the interval; a device that just failed is confirmed sooner;
+	// a dead one backs off.
+	next := start.Add(p.cfg.SNMP.PollInterval)
+	switch {
+	case d.failures > 0 && d.state != StateDown:
+		next = now.Add(p.confirmDelay())
+	case d.state == StateDown:
+		next = start.Add(p.backoff(d.failures))
+	}
+	if next.Before(now) {
+		next = now
+	}
+	d.next = next.UnixNano()
+	l := laneLive
+	switch {
+	case d.state == StateDown:
+		l = laneDead
+	case d.failures > 0 || d.slow:
+		l = laneSuspect
+	}
+	d.lane = uint8(l)
+	heap.Push(&p.lanes[l].queue, d)
 	p.metrics.setTracked(p.counts)
+	wantInv := err == nil && !d.busy && now.UnixNano() >= d.nextInventory && p.cfg.SNMP.InventoryWorkers > 0
+	if wantInv {
+		select {
+		case p.invq <- d:
+			d.busy = true
+		default: // inventory is saturated: try again at the next poll
+		}
+	}
 	p.mu.Unlock()
-	p.signal()
+	p.signal(l)
 	for _, o := range out {
 		p.emit.Emit(o)
 	}
 }
 
-func (p *Poller) getSystem(ctx context.Context, t Target, cr *Credential) (SystemInfo, error) {
-	g, err := newSession(ctx, t, cr, p.sessionParams())
-	if err != nil {
-		return SystemInfo{}, err
+// lateAfter is how late a poll may start before it counts as late.
+func (p *Poller) lateAfter() time.Duration {
+	return min(time.Second, p.cfg.SNMP.PollInterval/10)
+}
+
+// confirmDelay is when a device that failed once is polled again: sooner than the
+// interval, so down_after consecutive failures take seconds, not intervals.
+func (p *Poller) confirmDelay() time.Duration {
+	return max(p.cfg.SNMP.PollInterval/4, p.cfg.SNMP.Timeout)
+}
+
+// backoff is the poll interval of a dead device: doubling up to snmp.max_backoff.
+func (p *Poller) backoff(failures uint32) time.Duration {
+	iv := p.cfg.SNMP.PollInterval
+	maxB := p.cfg.SNMP.MaxBackoff
+	if maxB < iv {
+		return iv
 	}
-	defer g.Conn.Close()
-	return getSystem(g)
+	k := int(failures) - p.cfg.SNMP.DownAfter
+	for ; k > 0 && iv < maxB; k-- {
+		iv *= 2
+	}
+	return min(iv, maxB)
 }
 
 func (p *Poller) sessionParams() SessionParams {
@@ -243,111 +451,101 @@ func (p *Poller) sessionParams() SessionParams {
 	}
 }
 
+// uptimeWrap is how close to 2^32 ticks sysUpTime must be for a decrease to be a
+// counter wrap (497 days) rather than a reboot.
+const uptimeWrap = time.Duration(1<<32-1)*10*time.Millisecond - 24*time.Hour
+
 // record applies a poll result to the device (p.mu held) and returns what to report.
-func (p *Poller) record(d *device, sys SystemInfo, err error, now time.Time) []Observation {
+func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []Observation {
 	var out []Observation
 	if err != nil {
 		d.failures++
-		if d.failures >= p.cfg.SNMP.DownAfter && d.state != StateDown {
-			p.setState(d, StateDown)
-			p.log.Info("device down", "target", d.target.String(), "name", d.sys.Name, "failures", d.failures, "err", err)
+		if d.failures >= uint32(p.cfg.SNMP.DownAfter) && d.state != StateDown {
+			d.state = StateDown
+			p.log.Info("device down", "target", d.addr.String(), "name", d.sys.Name, "failures", d.failures, "err", err)
+			p.setReported(d)
 			out = append(out, p.observation(d, KindChange, SourceSNMPPoll, now))
-			d.lastReported = now
+			d.lastReported = now.UnixNano()
 		}
 	} else {
+		sys := res.sys
 		wasDown := d.state != StateUp
 		identityChanged := sys.Name != d.sys.Name || sys.Descr != d.sys.Descr || sys.ObjectID != d.sys.ObjectID || sys.Location != d.sys.Location
-		rebooted := d.lastUpTime > 0 && sys.UpTime < d.lastUpTime && !wasDown
+		rebooted := d.lastUpTime > 0 && sys.UpTime < d.lastUpTime && !wasDown && d.lastUpTime < uptimeWrap
 		d.failures = 0
-		d.sys = sys
+		if identityChanged {
+			d.sys = sys
+			d.fp = p.fingerprint(sys)
+		}
+		d.sys.UpTime = sys.UpTime
 		d.lastUpTime = sys.UpTime
-		p.setState(d, StateUp)
+		d.state = StateUp
+		condsBefore := d.conds
+		if res.ups.Known {
+			d.conds = d.conds.with(condOnBattery, res.ups.OnBattery).with(condBatteryLow, res.ups.BatteryLow)
+			if res.ups.MinutesPresent {
+				d.upsLeft = int32(res.ups.MinutesLeft)
+			}
+		}
+		p.setReported(d)
 		if rebooted {
 			ev := p.observation(d, KindEvent, SourceSNMPPoll, now)
 			ev.Condition = CondDeviceRebooted
 			ev.Conditions = nil
 			ev.Detail = "sysUpTime decreased"
 			out = append(out, ev)
+			// A reboot is the moment firmware changes: read inventory again soon.
+			d.nextInventory = 0
 		}
-		if wasDown || identityChanged {
+		if wasDown || identityChanged || condsBefore != d.conds {
 			if wasDown {
-				p.log.Info("device up", "target", d.target.String(), "name", sys.Name)
+				p.log.Info("device up", "target", d.addr.String(), "name", sys.Name)
 			}
 			out = append(out, p.observation(d, KindChange, SourceSNMPPoll, now))
-			d.lastReported = now
+			d.lastReported = now.UnixNano()
 		}
 	}
-	if now.Sub(d.lastReported) >= p.cfg.Refresh {
+	if now.UnixNano()-d.lastReported >= int64(p.cfg.Refresh) {
 		out = append(out, p.observation(d, KindRefresh, SourceSNMPPoll, now))
-		d.lastReported = now
+		d.lastReported = now.UnixNano()
 	}
 	return out
 }
 
-// observation builds the full-state observation of a device (p.mu held).
-func (p *Poller) observation(d *device, kind Kind, src Source, now time.Time) Observation {
-	o := Observation{
-		ID:         p.ids.next(),
-		Collector:  p.cfg.Name,
-		Site:       p.cfg.Site,
-		ObservedAt: now,
-		ValidUntil: now.Add(p.validity()),
-		Source:     src,
-		Kind:       kind,
-		Address:    &Address{IP: d.target.Host, Port: int(d.target.Port)},
-		Identity: Identity{
-			SysName:     d.sys.Name,
-			SysDescr:    d.sys.Descr,
-			SysObjectID: d.sys.ObjectID,
-		},
-		State:      d.state,
-		Conditions: []string{},
-	}
-	loc := d.location
-	loc.Raw = d.sys.Location
-	if !loc.IsZero() {
-		o.Location = &loc
-	}
-	if d.state == StateDown {
-		o.Condition = CondSNMPUnreachable
-		o.Conditions = []string{CondSNMPUnreachable}
-	}
-	return o
-}
-
-// validity is how long an observation stays true without a refresh: long enough to
-// survive two missed refreshes, so one lost batch never makes a device UNKNOWN.
-func (p *Poller) validity() time.Duration {
-	v := 3 * p.cfg.Refresh
-	if min := 3 * p.cfg.SNMP.PollInterval; v < min {
-		v = min
-	}
-	return v
-}
-
-// setState moves a device to s and keeps the per-state counts (p.mu held).
-func (p *Poller) setState(d *device, s State) {
-	if d.state == s {
+// setReported keeps the per-state counts as a device's reported state changes (p.mu held).
+func (p *Poller) setReported(d *device) {
+	s, _ := d.health()
+	if d.reported == s {
 		return
 	}
-	p.counts[d.state]--
+	p.counts[d.reported]--
 	p.counts[s]++
-	d.state = s
+	d.reported = s
+}
+
+// isUPS reports whether the hot poll should read UPS-MIB status (p.mu held).
+func (d *device) isUPS() bool {
+	return (d.inv != nil && d.inv.ups) || (d.inv == nil && d.fp != nil && d.fp.Class == "UPS")
+}
+
+// lookup finds a tracked device up by address, for traps (nil when unknown).
+func (p *Poller) lookup(a netip.Addr) *device {
+	return p.devices[netip.AddrPortFrom(a, uint16(p.cfg.SNMP.Port))]
 }
 
 // deviceHeap orders devices by next poll time.
 type deviceHeap []*device
 
 func (h deviceHeap) Len() int           { return len(h) }
-func (h deviceHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h deviceHeap) Less(i, j int) bool { return h[i].next < h[j].next }
 func (h deviceHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	h[i].index = int32(i)
+	h[j].index = int32(j)
 }
 func (h *deviceHeap) Push(x any) {
 	d := x.(*device)
-	d.index = len(*h)
+	d.index = int32(len(*h))
 	*h = append(*h, d)
 }
 func (h *deviceHeap) Pop() any {
@@ -358,4 +556,16 @@ func (h *deviceHeap) Pop() any {
 	d.index = -1
 	*h = old[:n-1]
 	return d
+}
+
+// addrPort parses a target.
+func (t Target) addrPort() (netip.AddrPort, error) {
+	a, err := netip.ParseAddr(t.Host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("target %s: %w", t, err)
+	}
+	if !a.Is4() {
+		return netip.AddrPort{}, errors.New("target " + t.String() + ": only IPv4 agents are polled")
+	}
+	return netip.AddrPortFrom(a, t.Port), nil
 }

@@ -1,0 +1,380 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+)
+
+// Trap OIDs (SNMPv2-MIB, IF-MIB, UPS-MIB, APC PowerNet-MIB).
+const (
+	oidSnmpTrapOID     = "1.3.6.1.6.3.1.1.4.1.0"
+	oidSnmpTrapAddress = "1.3.6.1.6.3.18.1.3.0"
+	oidTrapColdStart   = "1.3.6.1.6.3.1.1.5.1"
+	oidTrapWarmStart   = "1.3.6.1.6.3.1.1.5.2"
+	oidTrapLinkDown    = "1.3.6.1.6.3.1.1.5.3"
+	oidTrapLinkUp      = "1.3.6.1.6.3.1.1.5.4"
+	oidIfIndex         = "1.3.6.1.2.1.2.2.1.1"
+	oidUPSTrapOnBatt   = "1.3.6.1.2.1.33.2.1"
+	oidUPSTrapAlarmAdd = "1.3.6.1.2.1.33.2.3"
+	oidUPSTrapAlarmRem = "1.3.6.1.2.1.33.2.4"
+	oidUPSAlarmOnBatt  = "1.3.6.1.2.1.33.1.6.3.2"
+	oidUPSAlarmLowBatt = "1.3.6.1.2.1.33.1.6.3.3"
+	oidUPSAlarmDeplete = "1.3.6.1.2.1.33.1.6.3.4"
+	oidAPCOnBattery    = "1.3.6.1.4.1.318.0.5"
+	oidAPCLowBattery   = "1.3.6.1.4.1.318.0.7"
+	oidAPCPowerRestore = "1.3.6.1.4.1.318.0.9"
+	oidAPCLowBattClear = "1.3.6.1.4.1.318.0.11"
+)
+
+// TrapListener receives SNMP v1/v2c/v3 traps and turns them into immediate
+// observations. The socket reader only copies datagrams into a queue; decoding
+// (which for v3 means authenticating and decrypting) runs on separate goroutines, so
+// a burst waits in the large socket buffer and the queue instead of being dropped.
+type TrapListener struct {
+	cfg     *Config
+	poller  *Poller
+	emit    Emitter
+	ids     *idSource
+	log     *slog.Logger
+	metrics *collectorMetrics
+	conn    *net.UDPConn
+	queue   chan trapPacket
+
+	communities map[string]bool
+	v3          []*Credential
+	rcvbuf      int
+}
+
+type trapPacket struct {
+	from netip.AddrPort
+	at   time.Time
+	data []byte
+}
+
+// NewTrapListener binds the trap socket now, so a bad address fails at start and
+// tests can use port 0.
+func newTrapListener(cfg *Config, p *Poller, emit Emitter, ids *idSource, m *collectorMetrics, log *slog.Logger) (*TrapListener, error) {
+	addr, err := net.ResolveUDPAddr("udp", cfg.Traps.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("traps.listen %q: %w", cfg.Traps.Listen, err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("traps.listen %q: %w", cfg.Traps.Listen, err)
+	}
+	t := &TrapListener{
+		cfg: cfg, poller: p, emit: emit, ids: ids, metrics: m, conn: conn,
+		log:         log.With("component", "traps"),
+		queue:       make(chan trapPacket, cfg.Traps.QueueSize),
+		communities: map[string]bool{},
+	}
+	t.rcvbuf = setReadBuffer(conn, cfg.Traps.ReadBuffer)
+	for i := range cfg.SNMP.Credentials {
+		cr := &cfg.SNMP.Credentials[i]
+		if len(cfg.Traps.Credentials) > 0 && !slices.Contains(cfg.Traps.Credentials, cr.Name) {
+			continue
+		}
+		if cr.Version == "3" {
+			t.v3 = append(t.v3, cr)
+		} else {
+			t.communities[cr.Community.Reveal()] = true
+		}
+	}
+	return t, nil
+}
+
+// setReadBuffer asks for a large receive buffer, beyond net.core.rmem_max when the
+// process may (SO_RCVBUFFORCE), and returns what the kernel granted.
+func setReadBuffer(conn *net.UDPConn, want int) int {
+	if want <= 0 {
+		return 0
+	}
+	got := 0
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, want) != nil {
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, want)
+			}
+			got, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+		})
+	}
+	return got
+}
+
+// Addr is the bound address.
+func (t *TrapListener) Addr() net.Addr { return t.conn.LocalAddr() }
+
+// Run reads and decodes traps until ctx ends.
+func (t *TrapListener) Run(ctx context.Context) error {
+	t.log.Info("trap listener started", "addr", t.Addr().String(), "socket_buffer", t.rcvbuf)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { t.decodeLoop(ctx) })
+	}
+	stop := context.AfterFunc(ctx, func() { t.conn.Close() })
+	defer stop()
+	// Datagrams are copied into slabs so the reader allocates rarely.
+	var slab []byte
+	buf := make([]byte, 65535)
+	var err error
+	for {
+		n, from, rerr := t.conn.ReadFromUDPAddrPort(buf)
+		if rerr != nil {
+			if ctx.Err() == nil && !errors.Is(rerr, net.ErrClosed) {
+				err = fmt.Errorf("reading traps: %w", rerr)
+			}
+			break
+		}
+		t.metrics.trap("received")
+		if len(slab) < n {
+			slab = make([]byte, max(256<<10, n))
+		}
+		data := slab[:n:n]
+		copy(data, buf[:n])
+		slab = slab[n:]
+		select {
+		case t.queue <- trapPacket{from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), at: time.Now(), data: data}:
+		default:
+			t.metrics.trap("dropped")
+		}
+	}
+	close(t.queue)
+	wg.Wait()
+	return err
+}
+
+func (t *TrapListener) decodeLoop(ctx context.Context) {
+	g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, Context: ctx}
+	if len(t.v3) > 0 {
+		table := gosnmp.NewSnmpV3SecurityParametersTable(gosnmp.NewLogger(nil))
+		for _, cr := range t.v3 {
+			ap, _ := authProtocol(cr.AuthProtocol)
+			pp, _ := privProtocol(cr.PrivProtocol)
+			_ = table.Add(cr.Username, &gosnmp.UsmSecurityParameters{
+				UserName: cr.Username, AuthenticationProtocol: ap, AuthenticationPassphrase: cr.AuthPassphrase.Reveal(),
+				PrivacyProtocol: pp, PrivacyPassphrase: cr.PrivPassphrase.Reveal(),
+			})
+		}
+		g.SetTrapSecurityParametersTable(table)
+	}
+	for pkt := range t.queue {
+		t.handle(g, pkt)
+	}
+}
+
+// handle decodes one datagram and emits what it means.
+func (t *TrapListener) handle(g *gosnmp.GoSNMP, pkt trapPacket) {
+	ver, err := peekVersion(pkt.data)
+	if err != nil {
+		t.metrics.trap("rejected")
+		return
+	}
+	if ver == snmpVersion3 && len(t.v3) == 0 {
+		t.metrics.trap("rejected")
+		return
+	}
+	tr, err := g.UnmarshalTrap(pkt.data, ver == snmpVersion3)
+	if err != nil || tr == nil {
+		t.metrics.trap("rejected")
+		t.log.Debug("undecodable or unauthenticated trap", "from", pkt.from.String(), "err", err)
+		return
+	}
+	if ver != snmpVersion3 && !t.communities[tr.Community] {
+		t.metrics.trap("rejected")
+		t.log.Debug("trap with unknown community", "from", pkt.from.String())
+		return
+	}
+	switch tr.PDUType {
+	case gosnmp.Trap, gosnmp.SNMPv2Trap, gosnmp.InformRequest:
+	default:
+		t.metrics.trap("rejected")
+		return
+	}
+	t.metrics.trap("decoded")
+	if o, ok := t.observe(tr, pkt); ok {
+		t.emit.Emit(o)
+	}
+}
+
+// trapInfo is the meaning of a trap, independent of the SNMP version.
+type trapInfo struct {
+	oid     string
+	source  netip.Addr
+	ifIndex int
+	vars    map[string]string
+}
+
+func decodeTrapInfo(tr *gosnmp.SnmpPacket, from netip.Addr) trapInfo {
+	ti := trapInfo{source: from, vars: map[string]string{}, ifIndex: -1}
+	if tr.PDUType == gosnmp.Trap {
+		// SNMPv1 → v2 trap OID (RFC 3584 §3.1).
+		if tr.GenericTrap >= 0 && tr.GenericTrap < 6 {
+			ti.oid = "1.3.6.1.6.3.1.1.5." + strconv.Itoa(tr.GenericTrap+1)
+		} else {
+			ti.oid = strings.TrimPrefix(tr.Enterprise, ".") + ".0." + strconv.Itoa(tr.SpecificTrap)
+		}
+		if a, err := netip.ParseAddr(tr.AgentAddress); err == nil && !a.IsUnspecified() {
+			ti.source = a
+		}
+	}
+	for _, v := range tr.Variables {
+		name := strings.TrimPrefix(v.Name, ".")
+		val := pduString(v)
+		if v.Type == gosnmp.ObjectIdentifier {
+			val = strings.TrimPrefix(val, ".")
+		}
+		switch {
+		case name == oidSnmpTrapOID:
+			ti.oid = val
+		case name == oidSnmpTrapAddress:
+			if a, err := netip.ParseAddr(val); err == nil && !a.IsUnspecified() {
+				ti.source = a
+			}
+		case strings.HasPrefix(name, oidIfIndex+"."):
+			if n, ok := pduUint(v); ok {
+				ti.ifIndex = int(n)
+			}
+		}
+		if len(ti.vars) < 32 {
+			ti.vars[name] = val
+		}
+	}
+	return ti
+}
+
+// observe turns a trap into an observation about the device that sent it.
+func (t *TrapListener) observe(tr *gosnmp.SnmpPacket, pkt trapPacket) (Observation, bool) {
+	ti := decodeTrapInfo(tr, pkt.from.Addr())
+	p := t.poller
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.lookup(ti.source)
+	var o Observation
+	if d != nil {
+		o = p.observation(d, KindChange, SourceSNMPTrap, pkt.at)
+	} else {
+		o = Observation{
+			ID: t.ids.next(), Collector: t.cfg.Name, Site: t.cfg.Site, ObservedAt: pkt.at,
+			ValidUntil: pkt.at.Add(p.validity()), Source: SourceSNMPTrap, Kind: KindChange,
+			Address: &Address{IP: ti.source.String()},
+		}
+	}
+	// Traps are deltas: they speak of one condition, never of the full set.
+	o.Conditions = nil
+	o.Neighbors = nil
+	o.Condition, o.Detail = "", ""
+	o.State = StateUp
+
+	set := func(bit condSet, on bool) {
+		if d != nil {
+			d.conds = d.conds.with(bit, on)
+			p.setReported(d)
+		}
+	}
+	event := func(cond, detail string) {
+		o.Kind, o.Condition, o.Detail = KindEvent, cond, detail
+	}
+	raise := func(cond string, bit condSet, detail string) {
+		o.Condition, o.State, o.Detail = cond, StateDegraded, detail
+		set(bit, true)
+	}
+	clearCond := func(cond string, bit condSet, detail string) {
+		o.Condition, o.State, o.Detail = cond, StateUp, detail
+		set(bit, false)
+	}
+	alarm := ti.vars["1.3.6.1.2.1.33.1.6.2.1.2"] // upsAlarmDescr in the varbinds, if any
+	for k, v := range ti.vars {
+		if strings.HasPrefix(k, "1.3.6.1.2.1.33.1.6.2.1.2.") {
+			alarm = v
+		}
+	}
+	switch ti.oid {
+	case oidTrapColdStart, oidTrapWarmStart:
+		event(CondDeviceRebooted, "trap "+trapName(ti.oid))
+		if d != nil {
+			d.nextInventory = 0
+		}
+	case oidTrapLinkDown, oidTrapLinkUp:
+		port, uplink := "ifIndex "+strconv.Itoa(ti.ifIndex), false
+		if d != nil && d.inv != nil {
+			if name, ok := d.inv.uplinks[ti.ifIndex]; ok {
+				port, uplink = name, true
+			}
+		}
+		if d != nil {
+			d.nextInventory = 0 // confirm, and learn uplinks if not known yet
+		}
+		down := ti.oid == oidTrapLinkDown
+		switch {
+		case uplink && down:
+			raise(CondInterfaceDown, condIfDown, "uplink "+port+" down (linkDown trap)")
+		case uplink:
+			clearCond(CondInterfaceDown, condIfDown, "uplink "+port+" up (linkUp trap)")
+		default:
+			event(CondUnknownTrap, trapName(ti.oid)+" "+port)
+		}
+	case oidUPSTrapOnBatt, oidAPCOnBattery:
+		raise(CondUPSOnBattery, condOnBattery, "on battery ("+trapName(ti.oid)+" trap)")
+	case oidAPCPowerRestore:
+		clearCond(CondUPSOnBattery, condOnBattery, "power restored (trap)")
+	case oidAPCLowBattery:
+		raise(CondUPSBatteryLow, condBatteryLow, "battery low (trap)")
+	case oidAPCLowBattClear:
+		clearCond(CondUPSBatteryLow, condBatteryLow, "battery no longer low (trap)")
+	case oidUPSTrapAlarmAdd, oidUPSTrapAlarmRem:
+		add := ti.oid == oidUPSTrapAlarmAdd
+		switch alarm {
+		case oidUPSAlarmOnBatt:
+			if add {
+				raise(CondUPSOnBattery, condOnBattery, "upsAlarmOnBattery")
+			} else {
+				clearCond(CondUPSOnBattery, condOnBattery, "upsAlarmOnBattery cleared")
+			}
+		case oidUPSAlarmLowBatt, oidUPSAlarmDeplete:
+			if add {
+				raise(CondUPSBatteryLow, condBatteryLow, "upsAlarmLowBattery")
+			} else {
+				clearCond(CondUPSBatteryLow, condBatteryLow, "upsAlarmLowBattery cleared")
+			}
+		default:
+			event(CondUnknownTrap, trapName(ti.oid)+" "+alarm)
+		}
+	default:
+		event(CondUnknownTrap, "trap "+ti.oid)
+	}
+	return o, true
+}
+
+func trapName(oid string) string {
+	switch oid {
+	case oidTrapColdStart:
+		return "coldStart"
+	case oidTrapWarmStart:
+		return "warmStart"
+	case oidTrapLinkDown:
+		return "linkDown"
+	case oidTrapLinkUp:
+		return "linkUp"
+	case oidUPSTrapOnBatt:
+		return "upsTrapOnBattery"
+	case oidAPCOnBattery:
+		return "APC upsOnBattery"
+	case oidUPSTrapAlarmAdd:
+		return "upsTrapAlarmEntryAdded"
+	case oidUPSTrapAlarmRem:
+		return "upsTrapAlarmEntryRemoved"
+	}
+	return oid
+}
