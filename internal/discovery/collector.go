@@ -21,6 +21,7 @@ type Collector struct {
 	reporter *Reporter
 	poller   *Poller
 	sweeper  *Sweeper
+	hl7      *HL7Listener // nil unless hl7.listen is set
 }
 
 // Options are the collaborators a collector is built with.
@@ -56,11 +57,22 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 	ids := newIDSource(cfg.Name)
 	rep := newReporter(send, cfg.CMDB.BatchSize, cfg.CMDB.FlushInterval, qs, m, log)
 	p := newPoller(cfg, ids, rep, m, log)
-	return &Collector{
+	c := &Collector{
 		cfg: cfg, log: log, metrics: m, reporter: rep, poller: p,
 		sweeper: newSweeper(cfg, p, m, log),
-	}, nil
+	}
+	if cfg.HL7.Listen != "" {
+		l, err := NewHL7Listener(cfg, rep, HL7Options{Logger: log, Registerer: opts.Registerer})
+		if err != nil {
+			return nil, err
+		}
+		c.hl7 = l
+	}
+	return c, nil
 }
+
+// HL7 returns the HL7 listener, or nil when hl7.listen is not set.
+func (c *Collector) HL7() *HL7Listener { return c.hl7 }
 
 // Poller exposes the poller (for tests and benchmarks).
 func (c *Collector) Poller() *Poller { return c.poller }
@@ -87,6 +99,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	// The reporter outlives the others by its own final flush: it stops on ctx too.
 	run("reporter", c.reporter.Run)
 	run("poller", c.poller.Run)
+	if c.hl7 != nil {
+		run("hl7", c.hl7.Run)
+	}
 
 	sched := cron.New(cron.WithChain(cron.Recover(cronLogger{c.log}), cron.SkipIfStillRunning(cronLogger{c.log})))
 	if _, err := sched.AddFunc(c.cfg.SNMP.DiscoverySchedule, func() { c.sweeper.Sweep(ctx) }); err != nil {

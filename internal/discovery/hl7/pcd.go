@@ -417,3 +417,18 @@ func clean(s string) string {
 	}
 	return s
 }
+
+// ExtractSender reads only who sent a message: a rejected message still shows that
+// its sender is alive.
+func ExtractSender(m *Message) Report {
+	var r Report
+	app := m.Segment(0).Field(3)
+	r.SenderApp = clean(joinHD(app))
+	if strings.EqualFold(app.Comp(3).String(), "EUI-64") {
+		r.SenderEUI64 = normEUI64(app.Comp(2).String())
+	}
+	if r.SenderApp != "" || r.SenderEUI64 != "" {
+		r.Devices = []Device{{Sender: true, EUI64: r.SenderEUI64}}
+	}
+	return r
+}
