@@ -308,3 +308,24 @@ func TestHL7MetricsBoundedLabels(t *testing.T) {
 		}
 	}
 }
+
+// captureSender records every batch sent to the cmdb.
+type captureSender struct {
+	mu  sync.Mutex
+	obs []Observation
+}
+
+func (s *captureSender) Send(_ context.Context, b []Observation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.obs = append(s.obs, b...)
+	return nil
+}
+
+func (s *captureSender) all() []Observation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Observation(nil), s.obs...)
+}
+
+func mllpDial(addr string) (*mllp.Client, error) { return mllp.Dial(context.Background(), addr, nil) }

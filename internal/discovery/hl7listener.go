@@ -54,6 +54,7 @@ func NewHL7Listener(cfg *Config, emit Emitter, opts HL7Options) (*HL7Listener, e
 	if log == nil {
 		log = slog.Default()
 	}
+	base := log
 	log = log.With("component", "hl7")
 	now := opts.Now
 	if now == nil {
@@ -73,7 +74,7 @@ func NewHL7Listener(cfg *Config, emit Emitter, opts HL7Options) (*HL7Listener, e
 	l := &HL7Listener{
 		cfg: cfg, metrics: m, log: log, now: now,
 		ackPrefix: "A" + hex.EncodeToString(b),
-		tracker:   newHL7Tracker(cfg, newIDSource(cfg.Name), emit, m, log, now),
+		tracker:   newHL7Tracker(cfg, newIDSource(cfg.Name), emit, m, base, now),
 		parsers:   sync.Pool{New: func() any { return new(hl7.Message) }},
 	}
 	srv, err := mllp.Listen(mllp.Config{

@@ -49,7 +49,10 @@ type Problem struct {
 func (p *Problem) Error() string {
 	loc := ""
 	if p.Segment != "" {
-		loc = fmt.Sprintf(" at %s(%d)-%d", p.Segment, p.Seq, p.Field)
+		loc = fmt.Sprintf(" at %s(%d)", p.Segment, max(p.Seq, 1))
+		if p.Field > 0 {
+			loc += fmt.Sprintf("-%d", p.Field)
+		}
 	}
 	return fmt.Sprintf("HL7 error %d%s: %s", p.Code, loc, p.Reason)
 }
