@@ -140,7 +140,10 @@ func (l *HL7Listener) ServeMLLP(_ context.Context, req *mllp.Request) {
 		return
 	}
 	m := l.parsers.Get().(*hl7.Message)
-	defer l.parsers.Put(m)
+	defer func(m *hl7.Message) {
+		m.Reset()
+		l.parsers.Put(m)
+	}(m)
 	if err := m.Parse(req.Message); err != nil {
 		// Parse errors name positions only, never content.
 		p := &hl7.Problem{Code: hl7.ErrSegmentSequence, Reason: strings.TrimPrefix(err.Error(), "hl7: ")}

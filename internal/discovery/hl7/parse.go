@@ -173,6 +173,9 @@ func isSegName(b []byte) bool {
 	return true
 }
 
+// Reset forgets the parsed bytes (so a pooled Message does not pin a buffer).
+func (m *Message) Reset() { m.data, m.segs, m.fields = nil, m.segs[:0], m.fields[:0] }
+
 // Len returns the number of segments.
 func (m *Message) Len() int { return len(m.segs) }
 

@@ -178,11 +178,18 @@ func FuzzParse(f *testing.F) {
 			for n := 0; n <= s.Fields()+1; n++ {
 				v := s.Field(n)
 				_ = v.String()
-				for r := 0; r <= v.Reps()+1; r++ {
-					c := v.Rep(r).Comp(2)
+				reps := 0
+				v.EachRep(func(r Value) bool {
+					reps++
+					c := r.Comp(2)
 					_ = c.Sub(2).String()
 					_ = c.Equal("x")
+					return reps < 20
+				})
+				if reps < 20 && reps != v.Reps() {
+					t.Fatalf("EachRep saw %d repetitions, Reps() says %d", reps, v.Reps())
 				}
+				_ = v.Rep(reps + 1).Comp(3)
 			}
 		}
 		h, _ := ReadHeader(m)

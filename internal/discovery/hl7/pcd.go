@@ -270,26 +270,23 @@ func (d *Device) setAttribute(mem string, v Value) {
 // equipmentEUI returns the EUI-64 in an OBX-18 (EI: entity^namespace^universal
 // id^type), and whether one was declared but malformed.
 func equipmentEUI(v Value) (eui string, bad bool) {
-	for i := 1; i <= v.Reps(); i++ {
-		r := v.Rep(i)
+	v.EachRep(func(r Value) bool {
 		typ := r.Comp(4).String()
 		if strings.EqualFold(typ, "EUI-64") {
 			s := r.Comp(3).String()
 			if s == "" {
 				s = r.Comp(1).String()
 			}
-			if e := normEUI64(s); e != "" {
-				return e, false
-			}
-			return "", true
+			eui = normEUI64(s)
+			bad = eui == ""
+			return false
 		}
 		if typ == "" {
-			if e := normEUI64(r.Comp(1).String()); e != "" {
-				return e, false
-			}
+			eui = normEUI64(r.Comp(1).String())
 		}
-	}
-	return "", false
+		return eui == ""
+	})
+	return eui, bad
 }
 
 // normEUI64 returns 16 upper-case hex digits, or "".
@@ -322,13 +319,13 @@ type alarmFacets struct {
 }
 
 func (a *alarmFacets) read(code, name string, s Segment) {
-	flags := s.Field(8)
-	for i := 1; i <= flags.Reps(); i++ {
-		switch f := flags.Rep(i).Comp(1); {
+	s.Field(8).EachRep(func(r Value) bool {
+		switch f := r.Comp(1); {
 		case f.Equal("ST"), f.Equal("SP"), f.Equal("SA"):
 			a.kind = f.String()
 		}
-	}
+		return true
+	})
 	switch {
 	case a.code == "" && a.name == "" && code == mdcEvtAlarm:
 		ev := s.Field(5)

@@ -48,6 +48,31 @@ func (v Value) Reps() int {
 	return bytes.Count(v.raw, []byte{v.d.Repetition}) + 1
 }
 
+// EachRep calls f with every repetition of a field in order, until f returns false.
+// Unlike Rep(i) in a loop it is linear in the field's length, whatever a sender puts
+// in it.
+func (v Value) EachRep(f func(Value) bool) {
+	if len(v.raw) == 0 {
+		return
+	}
+	if v.literal || v.level > levelField || v.d.Repetition == 0 {
+		f(v.only(1, levelRep))
+		return
+	}
+	raw := v.raw
+	for {
+		j := bytes.IndexByte(raw, v.d.Repetition)
+		part := raw
+		if j >= 0 {
+			part = raw[:j]
+		}
+		if !f(Value{raw: part, d: v.d, level: levelRep}) || j < 0 {
+			return
+		}
+		raw = raw[j+1:]
+	}
+}
+
 // Comp returns component i (of the first repetition when v is a whole field).
 func (v Value) Comp(i int) Value {
 	if v.level == levelField && !v.literal {

@@ -33,6 +33,20 @@ type Request struct {
 // Reply queues msg as one reply frame; several replies may be queued. msg is copied.
 func (r *Request) Reply(msg []byte) { *r.out = AppendFrame(*r.out, msg) }
 
+// NewRequest returns a request whose replies collect in the request itself, to drive
+// a Handler without a connection (tests, benchmarks).
+func NewRequest(msg []byte, peer net.Addr) *Request {
+	var out []byte
+	return &Request{Message: msg, Peer: peer, out: &out}
+}
+
+// Replies returns the framed replies queued so far, and forgets them.
+func (r *Request) Replies() []byte {
+	b := *r.out
+	*r.out = (*r.out)[:0]
+	return b
+}
+
 // Handler answers frames. It is called from one goroutine per connection, so it must
 // be safe for concurrent use across connections.
 type Handler interface {
