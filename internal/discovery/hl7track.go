@@ -55,6 +55,7 @@ type HL7Tracker struct {
 	mu       sync.Mutex
 	entities map[string]*hl7Entity
 	full     time.Time // when the entity limit was last reported
+	key      []byte
 }
 
 func newHL7Tracker(cfg *Config, ids *idSource, emit Emitter, m *hl7Metrics, log *slog.Logger, now func() time.Time) *HL7Tracker {
@@ -89,17 +90,18 @@ func (t *HL7Tracker) Seen(r *hl7.Report, at time.Time) {
 
 // seenDevice updates one entity (t.mu held) and returns the observations to send.
 func (t *HL7Tracker) seenDevice(r *hl7.Report, d *hl7.Device, idx int, at time.Time) ([]Observation, bool) {
-	key := ""
+	// The key is built in a reused buffer: looking up a known device allocates nothing.
 	switch {
 	case d.EUI64 != "":
-		key = "eui:" + d.EUI64
+		t.key = append(append(t.key[:0], "eui:"...), d.EUI64...)
 	case d.Sender && r.SenderApp != "":
-		key = "app:" + r.SenderApp
+		t.key = append(append(t.key[:0], "app:"...), r.SenderApp...)
 	default:
 		return nil, false
 	}
-	e, ok := t.entities[key]
+	e, ok := t.entities[string(t.key)]
 	if !ok {
+		key := string(t.key)
 		if len(t.entities) >= maxHL7Entities {
 			if at.Sub(t.full) > time.Minute {
 				t.full = at

@@ -2,6 +2,7 @@ package hl7
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,22 +134,10 @@ func isSupportedVersion(v string) bool {
 	return false
 }
 
-// versionAtLeast compares dotted versions numerically ("2.5.1" >= "2.5").
+// versionAtLeast compares two supported versions by their place in
+// SupportedVersions, which is in ascending order.
 func versionAtLeast(v, min string) bool {
-	a, b := strings.Split(v, "."), strings.Split(min, ".")
-	for i := range max(len(a), len(b)) {
-		x, y := 0, 0
-		if i < len(a) {
-			x, _ = strconv.Atoi(a[i])
-		}
-		if i < len(b) {
-			y, _ = strconv.Atoi(b[i])
-		}
-		if x != y {
-			return x > y
-		}
-	}
-	return true
+	return slices.Index(SupportedVersions, v) >= slices.Index(SupportedVersions, min)
 }
 
 // Wanted says whether an acknowledgement of type ackType (MSH-15 or MSH-16 value) is

@@ -77,6 +77,12 @@ const (
 	mdcEvtAlarm     = "196616" // MDC_EVT_ALARM: the event is in OBX-5
 )
 
+var memCodes = map[string]string{
+	mdcModelNumber: mdcModelNumber, mdcManufacturer: mdcManufacturer, mdcSerial: mdcSerial,
+	mdcSoftware: mdcSoftware, mdcFirmware: mdcFirmware, mdcSystemModel: mdcSystemModel,
+	mdcPowerStat: mdcPowerStat, mdcBattCharge: mdcBattCharge, mdcBattStat: mdcBattStat,
+}
+
 var memByName = map[string]string{
 	"MDC_ID_MODEL_NUMBER": mdcModelNumber, "MDC_ID_MODEL_MANUFACTURER": mdcManufacturer,
 	"MDC_ID_PROD_SPEC_SERIAL": mdcSerial, "MDC_ID_PROD_SPEC_SW": mdcSoftware,

@@ -1,6 +1,7 @@
 package hl7
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 )
@@ -115,11 +116,20 @@ func Extract(m *Message, h Header) Report {
 
 // joinHD renders an HD (namespace^universal id^type) without trailing empties.
 func joinHD(v Value) string {
-	parts := []string{v.Comp(1).String(), v.Comp(2).String(), v.Comp(3).String()}
-	for len(parts) > 0 && parts[len(parts)-1] == "" {
-		parts = parts[:len(parts)-1]
+	var buf [96]byte
+	b := buf[:0]
+	n := 0
+	for i := 1; i <= 3; i++ {
+		c := text(v.Comp(i))
+		if len(c) == 0 {
+			continue
+		}
+		for ; n < i-1; n++ {
+			b = append(b, '^')
+		}
+		b = append(b, c...)
 	}
-	return strings.Join(parts, "^")
+	return string(b)
 }
 
 // device returns the index of the device with this EUI-64 ("" = the sender),
@@ -174,12 +184,15 @@ func (r *Report) devices(m *Message, alarms bool) {
 		if cur < 0 {
 			cur = r.device("")
 		}
+		// Most OBX segments are measurements: compare codes in place and make
+		// strings only of what is kept.
 		id := s.Field(3)
-		code, name := id.Comp(1).String(), id.Comp(2).String()
+		code, name := text(id.Comp(1)), text(id.Comp(2))
 		d := &r.Devices[cur]
-		if isDeviceCode(code, name) {
-			if c := ClassOf(code, name); c != "" && (d.Class == "" || (isMDS(code, name) && !d.mds)) {
-				d.Class, d.MDC, d.mds = c, code, isMDS(code, name)
+		if isDeviceCode(string(code), string(name)) {
+			c, mds := ClassOf(string(code), string(name)), isMDS(string(code), string(name))
+			if c != "" && (d.Class == "" || (mds && !d.mds)) {
+				d.Class, d.MDC, d.mds = c, string(code), mds
 			}
 		}
 		if mem := memCode(code, name); mem != "" {
@@ -201,16 +214,14 @@ func (r *Report) devices(m *Message, alarms bool) {
 	}
 }
 
-func memCode(code, name string) string {
-	switch code {
-	case mdcModelNumber, mdcManufacturer, mdcSerial, mdcSoftware, mdcFirmware,
-		mdcSystemModel, mdcPowerStat, mdcBattCharge, mdcBattStat:
-		return code
-	}
-	if c, ok := memByName[name]; ok {
+func memCode(code, name []byte) string {
+	if c, ok := memCodes[string(code)]; ok {
 		return c
 	}
-	if strings.Contains(name, "SELF_TEST") || strings.Contains(name, "SELFTEST") {
+	if c, ok := memByName[string(name)]; ok {
+		return c
+	}
+	if bytes.Contains(name, []byte("SELF_TEST")) || bytes.Contains(name, []byte("SELFTEST")) {
 		return "selftest"
 	}
 	return ""
@@ -271,41 +282,66 @@ func (d *Device) setAttribute(mem string, v Value) {
 // id^type), and whether one was declared but malformed.
 func equipmentEUI(v Value) (eui string, bad bool) {
 	v.EachRep(func(r Value) bool {
-		typ := r.Comp(4).String()
-		if strings.EqualFold(typ, "EUI-64") {
-			s := r.Comp(3).String()
-			if s == "" {
-				s = r.Comp(1).String()
+		typ := text(r.Comp(4))
+		if bytes.EqualFold(typ, []byte("EUI-64")) {
+			s := text(r.Comp(3))
+			if len(s) == 0 {
+				s = text(r.Comp(1))
 			}
 			eui = normEUI64(s)
 			bad = eui == ""
 			return false
 		}
-		if typ == "" {
-			eui = normEUI64(r.Comp(1).String())
+		if len(typ) == 0 {
+			eui = normEUI64(text(r.Comp(1)))
 		}
 		return eui == ""
 	})
 	return eui, bad
 }
 
-// normEUI64 returns 16 upper-case hex digits, or "".
-func normEUI64(s string) string {
-	s = strings.NewReplacer("-", "", ":", "").Replace(strings.TrimSpace(s))
-	if len(s) != 16 {
-		return ""
-	}
+// normEUI64 returns 16 upper-case hex digits (dashes, colons and blanks dropped), or "".
+func normEUI64[T string | []byte](s T) string {
+	var b [16]byte
+	n := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+		switch {
+		case c == '-' || c == ':' || c == ' ' || c == '\t':
+			continue
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 'A'
+		case '0' <= c && c <= '9' || 'A' <= c && c <= 'F':
+		default:
 			return ""
 		}
+		if n == len(b) {
+			return ""
+		}
+		b[n] = c
+		n++
 	}
-	s = strings.ToUpper(s)
-	if s == "0000000000000000" || s == "FFFFFFFFFFFFFFFF" {
+	if n != len(b) || string(b[:]) == "0000000000000000" || string(b[:]) == "FFFFFFFFFFFFFFFF" {
 		return ""
 	}
-	return s
+	return string(b[:])
+}
+
+// text returns a value's bytes for comparison: in place when it has no escape
+// sequence (the common case: no allocation), decoded otherwise.
+func text(v Value) []byte {
+	if v.d.Escape == 0 || bytes.IndexByte(v.raw, v.d.Escape) < 0 {
+		return v.raw
+	}
+	return []byte(v.String())
+}
+
+// isAlarmFacet reports whether an OBX can be one of the facets alarmFacets.read uses.
+func isAlarmFacet(code, name []byte) bool {
+	return string(code) == mdcEvtAlarm || string(code) == "68481" || string(code) == "68482" || string(code) == "68485" ||
+		bytes.HasPrefix(name, []byte("MDC_EVT_")) || bytes.HasPrefix(name, []byte("MDCX_EVT_")) ||
+		bytes.Contains(name, []byte("EVENT_PHASE")) || bytes.Contains(name, []byte("ALARM_STATE")) ||
+		bytes.Contains(name, []byte("ALERT_STATE")) || bytes.Contains(name, []byte("ALERT_TYPE"))
 }
 
 // alarmFacets collects the OBX facets of one PCD-04 alarm (one OBR group).
@@ -318,7 +354,11 @@ type alarmFacets struct {
 	state      string
 }
 
-func (a *alarmFacets) read(code, name string, s Segment) {
+func (a *alarmFacets) read(codeB, nameB []byte, s Segment) {
+	if !isAlarmFacet(codeB, nameB) && s.Field(8).IsEmpty() {
+		return
+	}
+	code, name := string(codeB), string(nameB)
 	s.Field(8).EachRep(func(r Value) bool {
 		switch f := r.Comp(1); {
 		case f.Equal("ST"), f.Equal("SP"), f.Equal("SA"):
