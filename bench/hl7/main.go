@@ -112,19 +112,14 @@ func startRawPingPong(ctx context.Context) net.Addr {
 				defer c.Close()
 				r := bufio.NewReader(c)
 				for {
-					if _, err := r.ReadSlice(mllp.EndBlock); err != nil && err != bufio.ErrBufferFull {
+					_, err := r.ReadSlice(mllp.EndBlock)
+					if err == bufio.ErrBufferFull {
+						continue
+					}
+					if err != nil {
 						return
 					}
-					if r.Buffered() > 0 {
-						if b, _ := r.Peek(1); b[0] == mllp.CarriageReturn {
-							r.Discard(1)
-						}
-					}
-					if r.Buffered() == 0 {
-						if _, err := c.Write(reply); err != nil {
-							return
-						}
-					} else if _, err := c.Write(reply); err != nil {
+					if _, err := c.Write(reply); err != nil {
 						return
 					}
 				}
