@@ -3,7 +3,7 @@
 // MLLP-shaped ping-pong in the same run; acknowledgement latency at a fixed rate; and
 // memory per idle connection. See bench/hl7.md.
 //
-//	go run ./bench/hl7 -duration 10s -rounds 2
+//	go run ./bench/hl7
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,10 +32,10 @@ import (
 
 func main() {
 	conns := flag.Int("conns", 50, "persistent connections for the throughput test")
-	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
-	rounds := flag.Int("rounds", 2, "alternating baseline/HL7 throughput rounds")
+	slice := flag.Duration("slice", time.Second, "length of one throughput slice")
+	rounds := flag.Int("rounds", 20, "alternating baseline/HL7 throughput slices")
 	rate := flag.Int("rate", 2000, "messages per second for the latency test")
-	latencyFor := flag.Duration("latency-duration", 10*time.Second, "length of the latency test")
+	latencySlices := flag.Int("latency-slices", 10, "alternating baseline/HL7 latency slices")
 	idle := flag.Int("idle", 2000, "idle connections for the memory test")
 	flag.Parse()
 
@@ -46,25 +47,45 @@ func main() {
 	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s; message %d bytes (IHE PCD-01 ORU^R01), ack %d bytes\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), len(msgs[0]), len(ackSample(l.Addr().String(), msgs[0])))
 
-	fmt.Printf("\n== throughput: %d persistent connections, one message in flight each, %s per run\n", *conns, *duration)
-	var base, full []float64
-	for r := range *rounds {
-		b := throughput(raw.String(), msgs, *duration)
-		f := throughput(l.Addr().String(), msgs, *duration)
-		base, full = append(base, b), append(full, f)
-		fmt.Printf("round %d: bare MLLP ping-pong %8.0f msg/s   HL7 listener %8.0f msg/s   ratio %.2f\n", r+1, b, f, f/b)
+	fmt.Printf("\n== throughput: %d persistent connections per target, one message in flight each;\n"+
+		"   %d alternating %s slices per target (the machine is shared: alternation spreads the noise)\n", *conns, *rounds, *slice)
+	base, full := newLoad(raw.String(), msgs), newLoad(l.Addr().String(), msgs)
+	var ratios []float64
+	var bt, ft total
+	for range *rounds {
+		b, f := base.run(*slice), full.run(*slice)
+		bt.add(b)
+		ft.add(f)
+		ratios = append(ratios, f.rate()/b.rate())
 	}
-	fmt.Printf("mean:    bare MLLP ping-pong %8.0f msg/s   HL7 listener %8.0f msg/s   ratio %.2f\n",
-		mean(base), mean(full), mean(full)/mean(base))
+	slices.Sort(ratios)
+	fmt.Printf("bare MLLP ping-pong: %8.0f msg/s  %5.1f µs CPU/msg (client and server, this process)\n", bt.rate(), bt.cpuPerMsg())
+	fmt.Printf("HL7 listener:        %8.0f msg/s  %5.1f µs CPU/msg\n", ft.rate(), ft.cpuPerMsg())
+	fmt.Printf("ratio HL7/bare: overall %.2f, median of slices %.2f (min %.2f, max %.2f); CPU per message ratio %.2f\n",
+		ft.rate()/bt.rate(), ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1], bt.cpuPerMsg()/ft.cpuPerMsg())
+	fmt.Printf("if this process had both cores to itself: bare %.0f msg/s, HL7 %.0f msg/s\n",
+		2e6/bt.cpuPerMsg(), 2e6/ft.cpuPerMsg())
+	base.close()
+	full.close()
 
-	fmt.Printf("\n== latency: %d msg/s over %d connections for %s (scheduled send to ACK read)\n", *rate, *conns, *latencyFor)
-	for _, target := range []struct {
-		name, addr string
-	}{{"bare MLLP ping-pong", raw.String()}, {"HL7 listener", l.Addr().String()}} {
-		lat := latency(target.addr, msgs, *rate, *latencyFor)
-		fmt.Printf("%-20s n=%d p50 %s p90 %s p99 %s max %s\n", target.name, len(lat),
-			pct(lat, 0.50), pct(lat, 0.90), pct(lat, 0.99), pct(lat, 1))
+	fmt.Printf("\n== latency: %d msg/s over %d connections, %d alternating %s slices per target\n"+
+		"   (from each message's scheduled send time to its ACK read, so a stall counts)\n", *rate, *conns, *latencySlices, *slice)
+	base, full = newLoad(raw.String(), msgs), newLoad(l.Addr().String(), msgs)
+	var bl, fl []time.Duration
+	for range *latencySlices {
+		bl = append(bl, latency(base, *rate, *slice)...)
+		fl = append(fl, latency(full, *rate, *slice)...)
 	}
+	for _, r := range []struct {
+		name string
+		lat  []time.Duration
+	}{{"bare MLLP ping-pong", bl}, {"HL7 listener", fl}} {
+		slices.Sort(r.lat)
+		fmt.Printf("%-20s n=%d p50 %s p90 %s p99 %s max %s\n", r.name, len(r.lat),
+			pct(r.lat, 0.50), pct(r.lat, 0.90), pct(r.lat, 0.99), pct(r.lat, 1))
+	}
+	base.close()
+	full.close()
 
 	fmt.Printf("\n== memory per idle connection (%d connections, each after one message)\n", *idle)
 	idleMemory(ctx, l.Addr().String(), msgs[0], *idle)
@@ -154,22 +175,56 @@ func ackSample(addr string, msg []byte) []byte {
 	return b
 }
 
-// throughput runs one sender per connection, each waiting for its ACK before the
-// next message, and returns messages per second.
-func throughput(addr string, msgs [][]byte, d time.Duration) float64 {
-	var total atomic.Int64
+// load is a set of persistent connections to one target.
+type load struct {
+	clients []*mllp.Client
+	msgs    [][]byte
+}
+
+func newLoad(addr string, msgs [][]byte) *load {
+	l := &load{msgs: msgs}
+	for range msgs {
+		c, err := mllp.Dial(context.Background(), addr, nil)
+		if err != nil {
+			panic(err)
+		}
+		l.clients = append(l.clients, c)
+	}
+	return l
+}
+
+func (l *load) close() {
+	for _, c := range l.clients {
+		c.Close()
+	}
+}
+
+// result is one slice: messages acknowledged, wall time, CPU time of this process.
+type result struct {
+	msgs      int64
+	wall, cpu time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.msgs) / r.wall.Seconds() }
+
+type total struct{ result }
+
+func (t *total) add(r result) { t.msgs += r.msgs; t.wall += r.wall; t.cpu += r.cpu }
+func (t *total) cpuPerMsg() float64 {
+	return float64(t.cpu.Microseconds()) / float64(t.msgs)
+}
+
+// run has every connection send, wait for its ACK and send again, for d.
+func (l *load) run(d time.Duration) result {
+	var n atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
+	cpu0, start := cpuTime(), time.Now()
 	deadline := start.Add(d)
-	for _, m := range msgs {
+	for i, c := range l.clients {
+		m := l.msgs[i]
 		wg.Go(func() {
-			c, err := mllp.Dial(context.Background(), addr, nil)
-			if err != nil {
-				panic(err)
-			}
-			defer c.Close()
 			ctx := context.Background()
-			n := int64(0)
+			k := int64(0)
 			for time.Now().Before(deadline) {
 				if err := c.Write(ctx, m); err != nil {
 					panic(err)
@@ -177,34 +232,37 @@ func throughput(addr string, msgs [][]byte, d time.Duration) float64 {
 				if _, err := c.Read(ctx); err != nil {
 					panic(err)
 				}
-				n++
+				k++
 			}
-			total.Add(n)
+			n.Add(k)
 		})
 	}
 	wg.Wait()
-	return float64(total.Load()) / time.Since(start).Seconds()
+	return result{msgs: n.Load(), wall: time.Since(start), cpu: cpuTime() - cpu0}
 }
 
-// latency sends at a fixed total rate spread over the connections and measures from
-// each message's scheduled time to its ACK, so a stall counts against us.
-func latency(addr string, msgs [][]byte, rate int, d time.Duration) []time.Duration {
-	per := time.Duration(float64(time.Second) * float64(len(msgs)) / float64(rate))
+// cpuTime is the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// latency sends at a fixed total rate spread over the connections for d and measures
+// from each message's scheduled time to its ACK, so a stall counts against us.
+func latency(l *load, rate int, d time.Duration) []time.Duration {
+	per := time.Duration(float64(time.Second) * float64(len(l.clients)) / float64(rate))
 	var mu sync.Mutex
 	var all []time.Duration
 	var wg sync.WaitGroup
-	start := time.Now().Add(50 * time.Millisecond)
-	for i, m := range msgs {
+	start := time.Now().Add(20 * time.Millisecond)
+	for i, c := range l.clients {
+		m := l.msgs[i]
 		wg.Go(func() {
-			c, err := mllp.Dial(context.Background(), addr, nil)
-			if err != nil {
-				panic(err)
-			}
-			defer c.Close()
 			ctx := context.Background()
 			var local []time.Duration
 			// Stagger the connections evenly over one period.
-			next := start.Add(per * time.Duration(i) / time.Duration(len(msgs)))
+			next := start.Add(per * time.Duration(i) / time.Duration(len(l.clients)))
 			for next.Before(start.Add(d)) {
 				time.Sleep(time.Until(next))
 				if err := c.Write(ctx, m); err != nil {
@@ -222,7 +280,6 @@ func latency(addr string, msgs [][]byte, rate int, d time.Duration) []time.Durat
 		})
 	}
 	wg.Wait()
-	slices.Sort(all)
 	return all
 }
 
@@ -284,14 +341,6 @@ func goMemory() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse + m.StackInuse
-}
-
-func mean(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
 }
 
 func pct(sorted []time.Duration, p float64) time.Duration {

@@ -107,7 +107,10 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 		return nil, err
 	}
 	// Read up to the end block. The common case is a frame wholly in the buffer:
-	// return it in place.
+	// return it in place. A large frame's buffer is not kept for the next one.
+	if cap(r.buf) > 64<<10 {
+		r.buf = nil
+	}
 	r.buf = r.buf[:0]
 	for {
 		chunk, err := r.br.ReadSlice(EndBlock)

@@ -219,7 +219,9 @@ func (s *Server) untrack(c net.Conn) {
 // serve runs one connection until it ends, idles out or the server stops.
 func (s *Server) serve(ctx context.Context, c net.Conn) {
 	peer := c.RemoteAddr()
-	log := s.log.With("peer", peer.String())
+	// The scoped logger is made only when needed: an idle connection holds no more
+	// than its buffer and goroutine.
+	log := func() *slog.Logger { return s.log.With("peer", peer.String()) }
 	r := NewReader(c, s.cfg.MaxMessageBytes, s.cfg.ReadBufferSize)
 	var out []byte
 	req := &Request{Peer: peer, out: &out}
@@ -232,7 +234,7 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 		if j := r.Junk - junkSeen; j > 0 {
 			s.junk.Add(j)
 			junkSeen = r.Junk
-			log.Debug("mllp skipped bytes outside frames", "bytes", j)
+			log().Debug("mllp skipped bytes outside frames", "bytes", j)
 		}
 		tooLarge := errors.Is(err, ErrFrameTooLarge)
 		if err != nil && !tooLarge {
@@ -240,16 +242,16 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 			switch {
 			case errors.Is(err, net.ErrClosed) || ctx.Err() != nil:
 			case errors.As(err, &ne) && ne.Timeout():
-				log.Debug("mllp connection idle: closing", "idle_timeout", s.cfg.IdleTimeout)
+				log().Debug("mllp connection idle: closing", "idle_timeout", s.cfg.IdleTimeout)
 			default:
-				log.Debug("mllp connection ended", "err", err)
+				log().Debug("mllp connection ended", "err", err)
 			}
 			return
 		}
 		s.frames.Add(1)
 		if tooLarge {
 			s.oversized.Add(1)
-			log.Warn("mllp frame too large: rejecting", "max_bytes", s.cfg.MaxMessageBytes)
+			log().Warn("mllp frame too large: rejecting", "max_bytes", s.cfg.MaxMessageBytes)
 		}
 		req.Message, req.TooLarge = msg, tooLarge
 		if !s.handle(ctx, req, log) {
@@ -262,7 +264,7 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 				return
 			}
 			if _, err := c.Write(out); err != nil {
-				log.Debug("mllp write", "err", err)
+				log().Debug("mllp write", "err", err)
 				return
 			}
 			if cap(out) > 64<<10 {
@@ -276,10 +278,10 @@ func (s *Server) serve(ctx context.Context, c net.Conn) {
 
 // handle calls the handler, turning a panic into a logged error and a closed
 // connection instead of a dead process.
-func (s *Server) handle(ctx context.Context, req *Request, log *slog.Logger) (ok bool) {
+func (s *Server) handle(ctx context.Context, req *Request, log func() *slog.Logger) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("mllp handler panic: closing connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			log().Error("mllp handler panic: closing connection", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			ok = false
 		}
 	}()
