@@ -22,6 +22,7 @@ type Collector struct {
 	poller   *Poller
 	sweeper  *Sweeper
 	traps    *TrapListener // nil without traps.listen
+	hl7      *HL7Listener  // nil unless hl7.listen is set
 }
 
 // Options are the collaborators a collector is built with.
@@ -81,6 +82,13 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 			return nil, err
 		}
 	}
+	if cfg.HL7.Listen != "" {
+		l, err := NewHL7Listener(cfg, rep, HL7Options{Logger: log, Registerer: opts.Registerer})
+		if err != nil {
+			return nil, err
+		}
+		c.hl7 = l
+	}
 	return c, nil
 }
 
@@ -89,6 +97,9 @@ func (c *Collector) Traps() *TrapListener { return c.traps }
 
 // Sweeper exposes the sweeper (for tests and benchmarks).
 func (c *Collector) Sweeper() *Sweeper { return c.sweeper }
+
+// HL7 returns the HL7 listener, or nil when hl7.listen is not set.
+func (c *Collector) HL7() *HL7Listener { return c.hl7 }
 
 // Poller exposes the poller (for tests and benchmarks).
 func (c *Collector) Poller() *Poller { return c.poller }
@@ -117,6 +128,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	run("poller", c.poller.Run)
 	if c.traps != nil {
 		run("traps", c.traps.Run)
+	}
+	if c.hl7 != nil {
+		run("hl7", c.hl7.Run)
 	}
 
 	sched := cron.New(cron.WithChain(cron.Recover(cronLogger{c.log}), cron.SkipIfStillRunning(cronLogger{c.log})))

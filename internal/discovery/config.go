@@ -157,6 +157,13 @@ type HL7Config struct {
 	TLSKey           string        `yaml:"tls_key"`
 	MaxMessageBytes  int           `yaml:"max_message_bytes"`
 	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+	// ClassTimeouts overrides heartbeat_timeout per device class (VENTILATOR: 30s).
+	ClassTimeouts map[string]time.Duration `yaml:"class_heartbeat_timeouts"`
+	// LearnHeartbeat sets the timeout of a sender whose class has none configured to
+	// three times its observed message interval (at least 5s).
+	LearnHeartbeat bool `yaml:"learn_heartbeat"`
+	// MaxConnections bounds concurrent MLLP connections.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // DefaultConfig returns the configuration a file is decoded over.
@@ -188,6 +195,7 @@ func DefaultConfig() Config {
 			HeartbeatTimeout: 3 * time.Minute,
 			MaxMessageBytes:  1 << 20,
 			IdleTimeout:      10 * time.Minute,
+			MaxConnections:   10000,
 		},
 	}
 }
@@ -389,6 +397,9 @@ func (c *Config) Validate() error {
 	if (c.HL7.TLSCert == "") != (c.HL7.TLSKey == "") {
 		add("hl7.tls_cert and hl7.tls_key go together")
 	}
+	if err := c.HL7.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -424,4 +435,30 @@ func (cr *Credential) validate() error {
 		return fmt.Errorf("version %q is not one of 1, 2c, 3", cr.Version)
 	}
 	return nil
+}
+
+// validate checks the HL7 listener settings (only when it is enabled).
+func (h *HL7Config) validate() error {
+	if h.Listen == "" {
+		return nil
+	}
+	var errs []error
+	if h.MaxMessageBytes < 1024 || h.MaxMessageBytes > 64<<20 {
+		errs = append(errs, fmt.Errorf("hl7.max_message_bytes: %d is outside 1024..67108864", h.MaxMessageBytes))
+	}
+	if h.IdleTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("hl7.idle_timeout: %s is below 1s", h.IdleTimeout))
+	}
+	if h.MaxConnections < 1 {
+		errs = append(errs, fmt.Errorf("hl7.max_connections: %d must be at least 1", h.MaxConnections))
+	}
+	for class, d := range h.ClassTimeouts {
+		if class == "" || strings.ToUpper(class) != class || strings.ContainsAny(class, " -.") {
+			errs = append(errs, fmt.Errorf("hl7.class_heartbeat_timeouts: %q is not a class name such as VENTILATOR", class))
+		}
+		if d < time.Second || d > MaxObservationTTL {
+			errs = append(errs, fmt.Errorf("hl7.class_heartbeat_timeouts.%s: %s is outside 1s..24h", class, d))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -15,27 +15,27 @@ import (
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
-// recorder is a Sender that keeps every observation the collector delivered.
-type recorder struct {
+// sendRecorder is a Sender that keeps every observation the collector delivered.
+type sendRecorder struct {
 	mu  sync.Mutex
 	obs []Observation
 }
 
-func (r *recorder) Send(_ context.Context, batch []Observation) error {
+func (r *sendRecorder) Send(_ context.Context, batch []Observation) error {
 	r.mu.Lock()
 	r.obs = append(r.obs, batch...)
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *recorder) all() []Observation {
+func (r *sendRecorder) all() []Observation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.obs)
 }
 
 // waitFor waits until an observation satisfies f and returns it.
-func (r *recorder) waitFor(t *testing.T, d time.Duration, what string, f func(Observation) bool) Observation {
+func (r *sendRecorder) waitFor(t *testing.T, d time.Duration, what string, f func(Observation) bool) Observation {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -56,13 +56,13 @@ func (r *recorder) waitFor(t *testing.T, d time.Duration, what string, f func(Ob
 
 // startCollector runs a collector on cfgYAML (cmdb settings are added) and returns
 // what it reports, plus everything it logged.
-func startCollector(t *testing.T, cfgYAML string) (*Collector, *recorder, *bytes.Buffer) {
+func startCollector(t *testing.T, cfgYAML string) (*Collector, *sendRecorder, *bytes.Buffer) {
 	t.Helper()
 	cfg, err := ParseConfig([]byte("site: test\nname: test-collector\ncmdb: {url: 'http://127.0.0.1:1/graphql', token: tok, flush_interval: 50ms}\n" + cfgYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
+	rec := &sendRecorder{}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := New(cfg, Options{Logger: log, Sender: rec})
