@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -14,6 +15,8 @@ import (
 
 // ErrNotFound means no incident has that id.
 var ErrNotFound = errors.New("incident not found")
+
+func errNotFound(id string) error { return fmt.Errorf("incident %q: %w", id, ErrNotFound) }
 
 // ErrConflict means another writer changed the incident first.
 var ErrConflict = errors.New("incident changed concurrently")
@@ -62,7 +65,7 @@ func (s *Store) Load(ctx context.Context, id string) (*Incident, error) {
 	var i Incident
 	err := s.incidents.For(id).FindOne(ctx, bson.M{"_id": id}).Decode(&i)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, fmt.Errorf("incident %s: %w", id, ErrNotFound)
+		return nil, errNotFound(id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading incident %s: %w", id, err)
@@ -70,29 +73,31 @@ func (s *Store) Load(ctx context.Context, id string) (*Incident, error) {
 	return &i, nil
 }
 
-// ClaimKey makes id the open incident for key, unless another incident holds it: then
-// that one's id is returned. The unique _id keeps one open incident per (asset,
-// condition) even across cmdb replicas.
-func (s *Store) ClaimKey(ctx context.Context, key, id string) (string, error) {
-	_, err := s.keys.InsertOne(ctx, bson.M{"_id": key, "incidentId": id})
+// ClaimKey makes id the incident holding key, unless another incident holds it: then
+// that one's id and claim time are returned. The unique _id keeps one open incident
+// per (asset, condition) even across cmdb replicas.
+func (s *Store) ClaimKey(ctx context.Context, key, id string, now time.Time) (string, time.Time, error) {
+	_, err := s.keys.InsertOne(ctx, bson.M{"_id": key, "incidentId": id, "at": now})
 	if err == nil {
-		return id, nil
+		return id, now, nil
 	}
 	if !store.IsDuplicateKey(err) {
-		return "", fmt.Errorf("claiming incident key %s: %w", key, err)
+		return "", time.Time{}, fmt.Errorf("claiming incident key %s: %w", key, err)
 	}
 	var doc struct {
-		IncidentID string `bson:"incidentId"`
+		IncidentID string    `bson:"incidentId"`
+		At         time.Time `bson:"at"`
 	}
 	if err := s.keys.FindOne(ctx, bson.M{"_id": key}).Decode(&doc); err != nil {
-		return "", fmt.Errorf("reading incident key %s: %w", key, err)
+		return "", time.Time{}, fmt.Errorf("reading incident key %s: %w", key, err)
 	}
-	return doc.IncidentID, nil
+	return doc.IncidentID, doc.At, nil
 }
 
-// ReleaseKey frees the dedup key once its incident is resolved.
-func (s *Store) ReleaseKey(ctx context.Context, key string) error {
-	if _, err := s.keys.DeleteOne(ctx, bson.M{"_id": key}); err != nil {
+// ReleaseKeyIf frees the dedup key if incident id still holds it: a replica freeing a
+// stale key never frees the claim another replica just made.
+func (s *Store) ReleaseKeyIf(ctx context.Context, key, id string) error {
+	if _, err := s.keys.DeleteOne(ctx, bson.M{"_id": key, "incidentId": id}); err != nil {
 		return fmt.Errorf("releasing incident key %s: %w", key, err)
 	}
 	return nil
