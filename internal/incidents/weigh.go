@@ -131,8 +131,10 @@ func (p *Policy) weighOwn(c Context) (Weight, []string) {
 		urgency = min(3, urgency+n)
 		reasons = append(reasons, "urgency raised to "+levelName(urgency)+": patient connected")
 	}
+	// A free spare makes a failure less urgent, unless a patient is on the device:
+	// then someone must swap it now, spare or not.
 	r := p.Redundancy
-	if !c.Infrastructure && r.Levels > 0 && c.FreeSpares >= r.MinFreeSpares && sev != SeverityInfo && urgency > 1 {
+	if !c.Infrastructure && !c.PatientConnected && r.Levels > 0 && c.FreeSpares >= r.MinFreeSpares && sev != SeverityInfo && urgency > 1 {
 		urgency = max(1, urgency-r.Levels)
 		reasons = append(reasons, fmt.Sprintf("urgency lowered to %s: %d spare %s free in the unit", levelName(urgency), c.FreeSpares, c.Class))
 	}
