@@ -349,7 +349,11 @@ func (e *Engine) step(ctx context.Context, a *assets.Asset, cond string, on bool
 			return err
 		}
 	}
-	if now.Sub(tr.clearSince) >= e.policy.RecoveryHold.For(class) {
+	hold := e.policy.RecoveryHold.For(class)
+	if inc.Flapping {
+		hold = max(hold, e.policy.Flap.Stable)
+	}
+	if now.Sub(tr.clearSince) >= hold {
 		return e.autoResolve(ctx, inc, now)
 	}
 	return nil

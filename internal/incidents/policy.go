@@ -94,6 +94,9 @@ func (p PerClass) For(class string) time.Duration {
 type Flap struct {
 	Window    time.Duration `yaml:"window"`
 	Threshold int           `yaml:"threshold"`
+	// Stable is how long a flapping incident's condition must stay clear before it
+	// auto-resolves (at least the recovery hold).
+	Stable time.Duration `yaml:"stable"`
 }
 
 // Correlation tunes root-cause correlation.
@@ -185,7 +188,7 @@ func DefaultPolicy() *Policy {
 		}},
 		RecoveryHold: PerClass{Default: 0, Classes: map[string]time.Duration{}},
 		ReopenWindow: 2 * time.Minute,
-		Flap:         Flap{Window: 10 * time.Minute, Threshold: 6},
+		Flap:         Flap{Window: 10 * time.Minute, Threshold: 6, Stable: 2 * time.Minute},
 		Correlation:  Correlation{Wait: 5 * time.Second, MaxDepth: 8},
 		Escalation: []EscalationLevel{
 			{Name: "duty-engineer", Trigger: TriggerAcknowledge},
@@ -335,6 +338,9 @@ func (p *Policy) Validate() error {
 	}
 	if p.Flap.Window <= 0 {
 		bad("flap.window: must be positive")
+	}
+	if p.Flap.Stable < 0 || p.Flap.Stable > 24*time.Hour {
+		bad("flap.stable: %s is outside 0..24h", p.Flap.Stable)
 	}
 	if p.Flap.Threshold < 2 || p.Flap.Threshold > 1000 {
 		bad("flap.threshold: %d is outside 2..1000 state changes", p.Flap.Threshold)
