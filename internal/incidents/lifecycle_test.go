@@ -112,7 +112,9 @@ func TestFlappingDeviceIsOneIncidentWithAtMostTwoNotifications(t *testing.T) {
 				}
 				r.advance(5 * time.Second)
 			}
-			r.advance(3 * time.Minute)
+			// Stable for flap.stable (2 min) resolves it, the reopen window (2 min)
+			// settles it.
+			r.advance(5 * time.Minute)
 			list := r.all()
 			if len(list) != 1 {
 				t.Fatalf("%d incidents, want one", len(list))
