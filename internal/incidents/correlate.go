@@ -143,15 +143,13 @@ func (e *Engine) recorrelate(ctx context.Context, id string, now time.Time) erro
 				}
 				inc.addEvent(Event{At: now, Kind: EventSuppressed, Actor: "rule:correlation", Note: why})
 			default:
-				inc.Suppressed, inc.SuppressedBy = false, ""
-				note := "upstream recovered but this device did not"
-				if !inc.Notified {
-					// Give the device's own recovery a moment to arrive before the
-					// service desk hears of it.
-					inc.NotifyAt = now.Add(e.policy.Correlation.Wait)
-					note += ": to be notified"
+				// The upstream is back. Devices behind it come back as the collector
+				// polls them again: judge this one after the wait, so that the
+				// service desk only hears of those that stay down.
+				if _, ok := e.recheck[cur.ID]; !ok {
+					e.recheck[cur.ID] = now.Add(e.policy.Correlation.Wait)
 				}
-				inc.addEvent(Event{At: now, Kind: EventUnsuppressed, Actor: "rule:correlation", Note: note})
+				continue
 			}
 			if _, err := e.save(ctx, inc, cur, now); err != nil {
 				errs = append(errs, err)
@@ -159,6 +157,70 @@ func (e *Engine) recorrelate(ctx context.Context, id string, now time.Time) erro
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// rechecks un-suppresses the incidents whose upstream recovered a wait ago and that
+// are still open; they are then notified (e.wmu held).
+func (e *Engine) rechecks(ctx context.Context, now time.Time) error {
+	var errs []error
+	for id, at := range e.recheck {
+		if at.After(now) {
+			continue
+		}
+		delete(e.recheck, id)
+		cur, ok := e.Get(id)
+		if !ok || !cur.Open() || !cur.Suppressed {
+			continue
+		}
+		a, ok := e.assets.Get(cur.AssetID)
+		if !ok {
+			continue
+		}
+		root, why := e.suppressor(a, cur.Condition, cur.ID)
+		if root == cur.SuppressedBy {
+			continue
+		}
+		inc := cur.Clone()
+		if root != "" {
+			inc.SuppressedBy, inc.RootID = root, root
+			inc.addEvent(Event{At: now, Kind: EventSuppressed, Actor: "rule:correlation", Note: why})
+		} else {
+			inc.Suppressed, inc.SuppressedBy = false, ""
+			note := "upstream recovered but this device did not"
+			if !inc.Notified {
+				inc.NotifyAt = now
+				note += ": notifying"
+			}
+			inc.addEvent(Event{At: now, Kind: EventUnsuppressed, Actor: "rule:correlation", Note: note})
+		}
+		if _, err := e.save(ctx, inc, cur, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// scheduleRechecks finds suppressed incidents whose upstream is no longer all down
+// (after a restart, or a missed change) and schedules their recheck (e.wmu held).
+func (e *Engine) scheduleRechecks(now time.Time) {
+	var list []*Incident
+	e.mu.RLock()
+	for _, id := range e.open {
+		if i := e.all[id]; i.Open() && i.Suppressed {
+			list = append(list, i)
+		}
+	}
+	e.mu.RUnlock()
+	for _, i := range list {
+		if _, ok := e.recheck[i.ID]; ok {
+			continue
+		}
+		if a, ok := e.assets.Get(i.AssetID); ok {
+			if root, _ := e.suppressor(a, i.Condition, i.ID); root == "" {
+				e.recheck[i.ID] = now.Add(e.policy.Correlation.Wait)
+			}
+		}
+	}
 }
 
 // weighContext gathers what weighting needs about a failing asset: its spares and,

@@ -42,6 +42,9 @@ type Engine struct {
 
 	wmu   sync.Mutex                     // serialises writers
 	track map[string]map[string]*tracker // asset id -> condition -> state (wmu)
+	// recheck holds suppressed incidents whose upstream recovered, with when to
+	// judge them again (wmu).
+	recheck map[string]time.Time
 
 	mu      sync.RWMutex
 	all     map[string]*Incident // by id; published values are never modified
@@ -94,8 +97,8 @@ func NewEngine(ctx context.Context, st *Store, src AssetSource, o EngineOptions)
 	e := &Engine{
 		store: st, assets: src, policy: o.Policy, log: o.Logger.With("component", "incidents"), now: o.Now,
 		sink: o.Sink, maint: o.Maintenance, metrics: o.Metrics,
-		track: map[string]map[string]*tracker{},
-		all:   map[string]*Incident{}, open: map[string]string{}, byAsset: map[string][]string{},
+		track: map[string]map[string]*tracker{}, recheck: map[string]time.Time{},
+		all: map[string]*Incident{}, open: map[string]string{}, byAsset: map[string][]string{},
 		linked: map[string][]string{}, quiet: map[string]bool{},
 	}
 	all, err := st.LoadAll(ctx)
@@ -172,6 +175,10 @@ func (e *Engine) keyHolder(key string) *Incident {
 
 // Handle reconciles the assets touched by applied observations.
 func (e *Engine) Handle(ctx context.Context, outs []assets.Outcome) error {
+	// One lock for the whole batch: a root is notified only once every consequence
+	// in the same batch is linked to it.
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	seen := map[string]bool{}
 	var errs []error
 	for _, o := range outs {
@@ -185,10 +192,11 @@ func (e *Engine) Handle(ctx context.Context, outs []assets.Outcome) error {
 		if cur, ok := e.assets.Get(a.ID); ok {
 			a = cur
 		}
-		if err := e.Reconcile(ctx, a); err != nil {
+		if err := e.reconcile(ctx, a); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, e.notifyDue(ctx, e.now()))
 	return errors.Join(errs...)
 }
 
@@ -235,6 +243,9 @@ func (e *Engine) ReconcileAll(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	e.wmu.Lock()
+	e.scheduleRechecks(e.now())
+	e.wmu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -243,6 +254,11 @@ func (e *Engine) ReconcileAll(ctx context.Context) error {
 func (e *Engine) Reconcile(ctx context.Context, a *assets.Asset) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	return e.reconcile(ctx, a)
+}
+
+// reconcile is Reconcile with e.wmu held.
+func (e *Engine) reconcile(ctx context.Context, a *assets.Asset) error {
 	now := e.now()
 	active := a.ActiveConditions()
 	if a.Status == assets.StatusRetired {
@@ -329,6 +345,11 @@ func (e *Engine) step(ctx context.Context, a *assets.Asset, cond string, on bool
 		if flapping || now.Sub(tr.since) >= e.policy.Hold.For(class) {
 			return e.openIncident(ctx, a, cond, flapping, len(tr.edges), now)
 		}
+		// The hold keeps blips from reaching the service desk; a consequence of an
+		// upstream failure never reaches it anyway, so it is recorded at once.
+		if root, _ := e.suppressor(a, cond, ""); root != "" {
+			return e.openIncident(ctx, a, cond, false, len(tr.edges), now)
+		}
 		return nil
 	}
 	e.mu.Lock()
@@ -388,15 +409,11 @@ func (e *Engine) Tick(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	var settled, pending []*Incident
+	var settled []*Incident
 	e.mu.RLock()
 	for _, id := range e.open {
-		i := e.all[id]
-		switch {
-		case i.Settling() && !i.SettleUntil.After(now):
+		if i := e.all[id]; i.Settling() && !i.SettleUntil.After(now) {
 			settled = append(settled, i)
-		case i.Open() && !i.Notified && !i.Suppressed && !i.NotifyAt.After(now):
-			pending = append(pending, i)
 		}
 	}
 	e.mu.RUnlock()
@@ -405,6 +422,22 @@ func (e *Engine) Tick(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, e.rechecks(ctx, now), e.notifyDue(ctx, now))
+	return errors.Join(errs...)
+}
+
+// notifyDue notifies the open incidents nobody has been told of whose wait is over
+// and that no maintenance window covers (e.wmu held).
+func (e *Engine) notifyDue(ctx context.Context, now time.Time) error {
+	var pending []*Incident
+	e.mu.RLock()
+	for _, id := range e.open {
+		if i := e.all[id]; i.Open() && !i.Notified && !i.Suppressed && !i.NotifyAt.After(now) {
+			pending = append(pending, i)
+		}
+	}
+	e.mu.RUnlock()
+	var errs []error
 	slices.SortFunc(pending, func(a, b *Incident) int { return a.OpenedAt.Compare(b.OpenedAt) })
 	for _, i := range pending {
 		if e.inMaintenance(i, now) != nil {

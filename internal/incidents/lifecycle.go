@@ -97,7 +97,8 @@ func (e *Engine) openIncident(ctx context.Context, a *assets.Asset, condition st
 		Version: 1, UpdatedAt: now,
 	}
 	inc.Dependents = len(e.dependents(a.ID))
-	if len(a.Upstream) > 0 || inc.Dependents > 0 {
+	if len(a.Upstream) > 0 {
+		// Its upstream may fail too and be seen a little later: wait for it.
 		inc.NotifyAt = now.Add(e.policy.Correlation.Wait)
 	}
 	inc.addEvent(Event{At: now, Kind: EventOpened, Actor: "rule:condition", Note: w.Reason})
@@ -111,7 +112,9 @@ func (e *Engine) openIncident(ctx context.Context, a *assets.Asset, condition st
 	if w := e.inMaintenance(inc, now); w != nil {
 		inc.PausedSince = &now
 		inc.addEvent(Event{At: now, Kind: EventMaintenance, Actor: "rule:maintenance", Note: "opened during maintenance window " + w.ID + ": not notified, SLA clock paused"})
-	} else if !inc.Suppressed && !inc.NotifyAt.After(now) {
+	} else if !inc.Suppressed && !inc.NotifyAt.After(now) && inc.Dependents == 0 {
+		// A root is notified once its batch is through (notifyDue), so that it
+		// carries what it took down in the same batch.
 		if err := e.notify(ctx, inc, NotifyOpened, "", now); err != nil {
 			_ = e.store.ReleaseKeyIf(ctx, key, id)
 			return err

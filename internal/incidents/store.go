@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,6 +28,9 @@ type Store struct {
 	keys      *mongo.Collection
 	counters  *mongo.Collection
 	versioned bool
+
+	numMu            sync.Mutex
+	numNext, numLast int64 // the reserved block of incident numbers
 }
 
 // OpenStore prepares the incident collections.
@@ -103,17 +107,29 @@ func (s *Store) ReleaseKeyIf(ctx context.Context, key, id string) error {
 	return nil
 }
 
+// numberBlock is how many incident numbers one counter write reserves: an alert storm
+// opens hundreds of incidents, and each counter write is a findAndModify. Numbers stay
+// unique across replicas; a restart skips the rest of its block.
+const numberBlock = 16
+
 // NextNumber returns the next incident number.
 func (s *Store) NextNumber(ctx context.Context) (int64, error) {
-	var doc struct {
-		Seq int64 `bson:"seq"`
+	s.numMu.Lock()
+	defer s.numMu.Unlock()
+	if s.numNext == 0 || s.numNext > s.numLast {
+		var doc struct {
+			Seq int64 `bson:"seq"`
+		}
+		err := s.counters.FindOneAndUpdate(ctx, bson.M{"_id": "incident"}, bson.M{"$inc": bson.M{"seq": numberBlock}},
+			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+		if err != nil {
+			return 0, fmt.Errorf("numbering incident: %w", err)
+		}
+		s.numNext, s.numLast = doc.Seq-numberBlock+1, doc.Seq
 	}
-	err := s.counters.FindOneAndUpdate(ctx, bson.M{"_id": "incident"}, bson.M{"$inc": bson.M{"seq": 1}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
-	if err != nil {
-		return 0, fmt.Errorf("numbering incident: %w", err)
-	}
-	return doc.Seq, nil
+	n := s.numNext
+	s.numNext++
+	return n, nil
 }
 
 // Save writes an incident whose previous stored version is prev (0: new).
