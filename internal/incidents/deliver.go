@@ -58,6 +58,9 @@ type Notifier struct {
 	mu       sync.Mutex
 	queues   map[string][]*OutboxEntry // webhook|incident -> entries in sequence order
 	known    map[string]bool           // ids queued or in flight
+	// done remembers recent deliveries, so that a rescan which read the outbox just
+	// before an entry was removed does not send it again.
+	done map[string]time.Time
 	inflight map[string]bool           // queue keys with a delivery running
 	busy     int
 	wake     chan struct{}
@@ -86,7 +89,7 @@ func NewNotifier(ob *Outbox, p *Policy, o NotifierOptions) *Notifier {
 	n := &Notifier{
 		outbox: ob, delivery: p.Delivery, log: o.Logger.With("component", "notifier"), metrics: o.Metrics,
 		clock: o.Clock, client: o.Client, rescan: o.Rescan, agent: o.UserAgent,
-		byName: map[string]*Webhook{}, queues: map[string][]*OutboxEntry{}, known: map[string]bool{},
+		byName: map[string]*Webhook{}, queues: map[string][]*OutboxEntry{}, known: map[string]bool{}, done: map[string]time.Time{},
 		inflight: map[string]bool{}, wake: make(chan struct{}, 1),
 	}
 	for i := range p.Webhooks {
@@ -127,7 +130,7 @@ func queueKey(e *OutboxEntry) string { return e.Webhook + "|" + e.IncidentID }
 
 func (n *Notifier) enqueue(e *OutboxEntry) {
 	n.mu.Lock()
-	if !n.known[e.ID] {
+	if _, sent := n.done[e.ID]; !n.known[e.ID] && !sent {
 		n.known[e.ID] = true
 		k := queueKey(e)
 		q := append(n.queues[k], e)
@@ -171,6 +174,13 @@ func (n *Notifier) Run(ctx context.Context) error {
 		if now.Sub(lastScan) >= n.rescan {
 			n.load(ctx, true)
 			lastScan = now
+			n.mu.Lock()
+			for id, at := range n.done {
+				if now.Sub(at) > 3*n.rescan {
+					delete(n.done, id)
+				}
+			}
+			n.mu.Unlock()
 		}
 		next := lastScan.Add(n.rescan)
 		n.mu.Lock()
@@ -267,6 +277,7 @@ func (n *Notifier) attempt(ctx context.Context, k string, e *OutboxEntry) {
 			n.queues[k] = q
 		}
 		delete(n.known, e.ID)
+		n.done[e.ID] = now
 		n.metrics.queue.WithLabelValues(w.Name).Dec()
 	}
 	delete(n.inflight, k)
