@@ -25,7 +25,7 @@ var ErrConflict = errors.New("incident changed concurrently")
 // Store persists incidents, their dedup keys and the incident number counter.
 type Store struct {
 	incidents *store.Partitioned
-	keys      *mongo.Collection
+	keys      *store.Partitioned
 	counters  *mongo.Collection
 	versioned bool
 
@@ -39,7 +39,12 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{incidents: p, keys: s.DB.Collection("incident_keys"), counters: s.DB.Collection("counters"), versioned: !s.Embedded}
+	// Keys are claimed and read on every opening: partitioned like the incidents.
+	keys, err := s.Partitioned(ctx, "incident_keys")
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{incidents: p, keys: keys, counters: s.DB.Collection("counters"), versioned: !s.Embedded}
 	if !s.Embedded {
 		if err := p.EnsureIndexes(ctx,
 			mongo.IndexModel{Keys: store.Key("assetId", "condition")},
@@ -81,7 +86,8 @@ func (s *Store) Load(ctx context.Context, id string) (*Incident, error) {
 // that one's id and claim time are returned. The unique _id keeps one open incident
 // per (asset, condition) even across cmdb replicas.
 func (s *Store) ClaimKey(ctx context.Context, key, id string, now time.Time) (string, time.Time, error) {
-	_, err := s.keys.InsertOne(ctx, bson.M{"_id": key, "incidentId": id, "at": now})
+	col := s.keys.For(key)
+	_, err := col.InsertOne(ctx, bson.M{"_id": key, "incidentId": id, "at": now})
 	if err == nil {
 		return id, now, nil
 	}
@@ -92,16 +98,28 @@ func (s *Store) ClaimKey(ctx context.Context, key, id string, now time.Time) (st
 		IncidentID string    `bson:"incidentId"`
 		At         time.Time `bson:"at"`
 	}
-	if err := s.keys.FindOne(ctx, bson.M{"_id": key}).Decode(&doc); err != nil {
+	if err := col.FindOne(ctx, bson.M{"_id": key}).Decode(&doc); err != nil {
 		return "", time.Time{}, fmt.Errorf("reading incident key %s: %w", key, err)
 	}
 	return doc.IncidentID, doc.At, nil
 }
 
 // ReleaseKeyIf frees the dedup key if incident id still holds it: a replica freeing a
-// stale key never frees the claim another replica just made.
+// stale key never frees the claim another replica just made. Read then delete, both
+// by _id: the embedded store scans the whole collection for any other filter.
 func (s *Store) ReleaseKeyIf(ctx context.Context, key, id string) error {
-	if _, err := s.keys.DeleteOne(ctx, bson.M{"_id": key, "incidentId": id}); err != nil {
+	col := s.keys.For(key)
+	var doc struct {
+		IncidentID string `bson:"incidentId"`
+	}
+	err := col.FindOne(ctx, bson.M{"_id": key}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && doc.IncidentID != id) {
+		return nil
+	}
+	if err == nil {
+		_, err = col.DeleteOne(ctx, bson.M{"_id": key})
+	}
+	if err != nil {
 		return fmt.Errorf("releasing incident key %s: %w", key, err)
 	}
 	return nil
