@@ -40,7 +40,9 @@ func NewJobs(log *slog.Logger, m *Metrics, leases *Leases) *Jobs {
 	cl := cronLogger{log}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Jobs{
-		cron: cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl))),
+		// Recover inside SkipIfStillRunning: robfig's skip wrapper returns its token
+		// without a defer, so a panic escaping through it would skip the job for ever.
+		cron: cron.New(cron.WithChain(cron.SkipIfStillRunning(cl), cron.Recover(cl))),
 		log:  log, metrics: m, leases: leases, ctx: ctx, cancel: cancel,
 	}
 }
