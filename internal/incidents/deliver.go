@@ -55,13 +55,13 @@ type Notifier struct {
 	rescan   time.Duration
 	agent    string
 
-	mu       sync.Mutex
-	queues   map[string][]*OutboxEntry // webhook|incident -> entries in sequence order
-	known    map[string]bool           // ids queued or in flight
+	mu     sync.Mutex
+	queues map[string][]*OutboxEntry // webhook|incident -> entries in sequence order
+	known  map[string]bool           // ids queued or in flight
 	// done remembers recent deliveries, so that a rescan which read the outbox just
 	// before an entry was removed does not send it again.
-	done map[string]time.Time
-	inflight map[string]bool           // queue keys with a delivery running
+	done     map[string]time.Time
+	inflight map[string]bool // queue keys with a delivery running
 	busy     int
 	wake     chan struct{}
 }
