@@ -18,6 +18,8 @@ func TestShippedExamplesAreValid(t *testing.T) {
 	t.Setenv("SNMP_COMMUNITY", "example-community")
 	t.Setenv("SNMP_AUTH", "example-auth-pass")
 	t.Setenv("SNMP_PRIV", "example-priv-pass")
+	t.Setenv("MEDCMDB_WEBHOOK_SECRET", "example-webhook-secret")
+	t.Setenv("SERVICENOW_AUTH", "Basic ZXhhbXBsZTpleGFtcGxl")
 	if out, err := testkit.Run(ctx, testkit.Binary(t, "collector"), "check-config", "--config", filepath.Join(root, "deploy/examples/collector.yaml")); err != nil {
 		t.Errorf("collector example: %v: %s", err, out)
 	}

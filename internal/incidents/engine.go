@@ -2,13 +2,9 @@ package incidents
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -19,28 +15,56 @@ import (
 type AssetSource interface {
 	Get(id string) (*assets.Asset, bool)
 	Each(func(*assets.Asset))
+	// Dependents returns the ids of assets with an upstream relation to id.
+	Dependents(id string) []string
+}
+
+// Sink takes the notifications the engine writes and says to how many receivers; Write
+// must be idempotent by Notification.ID (the engine writes the same notification again
+// after a failure).
+type Sink interface {
+	Write(ctx context.Context, n *Notification) (int, error)
 }
 
 // Engine keeps incidents in step with the conditions active on assets. It is
 // level-triggered: every pass compares what is active with what is open, so a missed
-// edge, a crash between two writes or a restart converges on the next pass.
+// edge, a crash between two writes or a restart converges on the next pass. Time-based
+// transitions (holds, recovery, settling, notification waits) run in Tick.
 type Engine struct {
-	store  *Store
-	assets AssetSource
-	policy *Policy
-	log    *slog.Logger
-	now    func() time.Time
+	store   *Store
+	assets  AssetSource
+	policy  *Policy
+	log     *slog.Logger
+	now     func() time.Time
+	sink    Sink
+	maint   *Maintenance
+	metrics *Metrics
 
-	wmu sync.Mutex // serialises writers
+	wmu   sync.Mutex                     // serialises writers
+	track map[string]map[string]*tracker // asset id -> condition -> state (wmu)
+	// recheck holds suppressed incidents whose upstream recovered, with when to
+	// judge them again (wmu).
+	recheck map[string]time.Time
 
 	mu      sync.RWMutex
 	all     map[string]*Incident // by id; published values are never modified
 	order   []string             // ids in opening order
-	open    map[string]string    // dedup key -> open incident id
-	byAsset map[string][]string  // asset id -> open incident ids
+	open    map[string]string    // dedup key -> id of the incident holding it
+	byAsset map[string][]string  // asset id -> ids of incidents holding a key
+	linked  map[string][]string  // root incident id -> ids of incidents linked to it
 	// quiet holds keys resolved by hand while still active: not reopened until the
 	// condition clears.
 	quiet map[string]bool
+}
+
+// tracker is the engine's memory of one (asset, condition): when it became active or
+// clear, and its recent state changes (for holds and flap detection). It is not
+// persisted: after a restart holds start again, which errs towards waiting.
+type tracker struct {
+	active     bool
+	since      time.Time // became active
+	clearSince time.Time // became clear
+	edges      []time.Time
 }
 
 // EngineOptions are the engine's collaborators.
@@ -48,6 +72,12 @@ type EngineOptions struct {
 	Policy *Policy
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Sink receives notifications (the outbox); nil records them on incidents only.
+	Sink Sink
+	// Maintenance holds the maintenance windows; nil means none.
+	Maintenance *Maintenance
+	// Metrics of SLA breaches and escalations; nil keeps them unregistered.
+	Metrics *Metrics
 }
 
 // NewEngine loads incidents from the store.
@@ -61,9 +91,15 @@ func NewEngine(ctx context.Context, st *Store, src AssetSource, o EngineOptions)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
 	e := &Engine{
 		store: st, assets: src, policy: o.Policy, log: o.Logger.With("component", "incidents"), now: o.Now,
-		all: map[string]*Incident{}, open: map[string]string{}, byAsset: map[string][]string{}, quiet: map[string]bool{},
+		sink: o.Sink, maint: o.Maintenance, metrics: o.Metrics,
+		track: map[string]map[string]*tracker{}, recheck: map[string]time.Time{},
+		all: map[string]*Incident{}, open: map[string]string{}, byAsset: map[string][]string{},
+		linked: map[string][]string{}, quiet: map[string]bool{},
 	}
 	all, err := st.LoadAll(ctx)
 	if err != nil {
@@ -73,9 +109,8 @@ func NewEngine(ctx context.Context, st *Store, src AssetSource, o EngineOptions)
 	for _, i := range all {
 		e.all[i.ID] = i
 		e.order = append(e.order, i.ID)
-		if i.Open() {
-			e.indexOpen(i)
-		} else if i.ResolvedWhileActive {
+		e.index(nil, i)
+		if !i.holdsKey() && i.ResolvedWhileActive {
 			e.quiet[i.Key()] = true
 		}
 	}
@@ -86,22 +121,33 @@ func NewEngine(ctx context.Context, st *Store, src AssetSource, o EngineOptions)
 // Policy returns the engine's policy.
 func (e *Engine) Policy() *Policy { return e.policy }
 
-func (e *Engine) indexOpen(i *Incident) {
-	e.open[i.Key()] = i.ID
-	if !slices.Contains(e.byAsset[i.AssetID], i.ID) {
-		e.byAsset[i.AssetID] = append(e.byAsset[i.AssetID], i.ID)
-	}
-}
+// Maintenance returns the maintenance windows (nil if none were configured).
+func (e *Engine) Maintenance() *Maintenance { return e.maint }
 
-func (e *Engine) unindexOpen(i *Incident) {
-	if e.open[i.Key()] == i.ID {
-		delete(e.open, i.Key())
+// index updates the indexes for a change from prev to cur (e.mu held).
+func (e *Engine) index(prev, cur *Incident) {
+	if prev != nil && prev.holdsKey() && !cur.holdsKey() {
+		if e.open[prev.Key()] == prev.ID {
+			delete(e.open, prev.Key())
+		}
+		ids := slices.DeleteFunc(slices.Clone(e.byAsset[prev.AssetID]), func(id string) bool { return id == prev.ID })
+		if len(ids) == 0 {
+			delete(e.byAsset, prev.AssetID)
+		} else {
+			e.byAsset[prev.AssetID] = ids
+		}
 	}
-	ids := slices.DeleteFunc(slices.Clone(e.byAsset[i.AssetID]), func(id string) bool { return id == i.ID })
-	if len(ids) == 0 {
-		delete(e.byAsset, i.AssetID)
-	} else {
-		e.byAsset[i.AssetID] = ids
+	if cur.holdsKey() {
+		e.open[cur.Key()] = cur.ID
+		if !slices.Contains(e.byAsset[cur.AssetID], cur.ID) {
+			e.byAsset[cur.AssetID] = append(e.byAsset[cur.AssetID], cur.ID)
+		}
+	}
+	if cur.RootID != "" && (prev == nil || prev.RootID != cur.RootID) {
+		if prev != nil && prev.RootID != "" {
+			e.linked[prev.RootID] = slices.DeleteFunc(slices.Clone(e.linked[prev.RootID]), func(id string) bool { return id == cur.ID })
+		}
+		e.linked[cur.RootID] = append(e.linked[cur.RootID], cur.ID)
 	}
 }
 
@@ -109,19 +155,30 @@ func (e *Engine) unindexOpen(i *Incident) {
 func (e *Engine) publish(i *Incident) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.all[i.ID]; !ok {
+	prev, ok := e.all[i.ID]
+	if !ok {
 		e.order = append(e.order, i.ID)
 	}
 	e.all[i.ID] = i
-	if i.Open() {
-		e.indexOpen(i)
-	} else {
-		e.unindexOpen(i)
+	e.index(prev, i)
+}
+
+// keyHolder returns the incident holding the key (open or settling), or nil.
+func (e *Engine) keyHolder(key string) *Incident {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if id, ok := e.open[key]; ok {
+		return e.all[id]
 	}
+	return nil
 }
 
 // Handle reconciles the assets touched by applied observations.
 func (e *Engine) Handle(ctx context.Context, outs []assets.Outcome) error {
+	// One lock for the whole batch: a root is notified only once every consequence
+	// in the same batch is linked to it.
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
 	seen := map[string]bool{}
 	var errs []error
 	for _, o := range outs {
@@ -129,22 +186,36 @@ func (e *Engine) Handle(ctx context.Context, outs []assets.Outcome) error {
 			continue
 		}
 		seen[o.Asset.ID] = true
-		if err := e.Reconcile(ctx, o.Asset); err != nil {
+		// The outcome's snapshot may be older than the registry's when a batch
+		// touched the asset twice; the registry has the last word.
+		a := o.Asset
+		if cur, ok := e.assets.Get(a.ID); ok {
+			a = cur
+		}
+		if err := e.reconcile(ctx, a); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, e.notifyDue(ctx, e.now()))
 	return errors.Join(errs...)
 }
 
-// Run reconciles every asset on the policy's interval until ctx ends.
+// Run drives the time-based transitions every second and reconciles every asset on
+// the policy's interval, until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
-	t := time.NewTicker(e.policy.Reconcile)
-	defer t.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	full := time.NewTicker(e.policy.Reconcile)
+	defer full.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-tick.C:
+			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("incident timers", "err", err)
+			}
+		case <-full.C:
 			if err := e.ReconcileAll(ctx); err != nil && ctx.Err() == nil {
 				e.log.Warn("reconciling incidents", "err", err)
 			}
@@ -172,212 +243,216 @@ func (e *Engine) ReconcileAll(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	e.wmu.Lock()
+	e.scheduleRechecks(e.now())
+	e.wmu.Unlock()
 	return errors.Join(errs...)
 }
 
-// Reconcile opens an incident for every active condition of the asset that has none,
-// and resolves open incidents whose condition is no longer active.
+// Reconcile brings the incidents of one asset in step with its active conditions:
+// holds start, incidents open, recover, reopen or are marked flapping.
 func (e *Engine) Reconcile(ctx context.Context, a *assets.Asset) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	return e.reconcile(ctx, a)
+}
+
+// reconcile is Reconcile with e.wmu held.
+func (e *Engine) reconcile(ctx context.Context, a *assets.Asset) error {
+	now := e.now()
 	active := a.ActiveConditions()
 	if a.Status == assets.StatusRetired {
 		active = nil
 	}
-	var errs []error
+	conds := slices.Clone(active)
 	e.mu.RLock()
-	openIDs := slices.Clone(e.byAsset[a.ID])
-	e.mu.RUnlock()
-	for _, id := range openIDs {
-		e.mu.RLock()
-		inc := e.all[id]
-		e.mu.RUnlock()
-		if inc != nil && inc.Open() && !slices.Contains(active, inc.Condition) {
-			if _, err := e.resolve(ctx, inc, "rule:auto-resolve", EventAutoResolved, "condition cleared", false); err != nil {
-				errs = append(errs, err)
-			}
+	for _, id := range e.byAsset[a.ID] {
+		if c := e.all[id].Condition; !slices.Contains(conds, c) {
+			conds = append(conds, c)
 		}
 	}
-	for _, c := range active {
-		key := dedupKey(a.ID, c)
-		e.mu.RLock()
-		_, isOpen := e.open[key]
-		quiet := e.quiet[key]
-		e.mu.RUnlock()
-		if isOpen || quiet {
-			continue
+	e.mu.RUnlock()
+	for c := range e.track[a.ID] {
+		if !slices.Contains(conds, c) {
+			conds = append(conds, c)
 		}
-		if err := e.openIncident(ctx, a, c); err != nil {
+	}
+	var errs []error
+	for _, c := range conds {
+		if err := e.step(ctx, a, c, slices.Contains(active, c), now); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	// A condition that cleared may be reported again later: it is news again.
-	e.mu.Lock()
-	for key := range e.quiet {
-		if len(key) > len(a.ID) && key[:len(a.ID)+1] == a.ID+"|" && !slices.Contains(active, key[len(a.ID)+1:]) {
-			delete(e.quiet, key)
-		}
-	}
-	e.mu.Unlock()
 	return errors.Join(errs...)
 }
 
-func newIncidentID(now time.Time) string {
-	b := make([]byte, 5)
-	rand.Read(b)
-	return "i" + strconv.FormatInt(now.UnixMilli(), 36) + hex.EncodeToString(b)
+// tracker returns the state of (asset, condition), recording a state change.
+func (e *Engine) tracker(assetID, cond string, on bool, now time.Time) *tracker {
+	m := e.track[assetID]
+	if m == nil {
+		m = map[string]*tracker{}
+		e.track[assetID] = m
+	}
+	tr := m[cond]
+	if tr == nil {
+		tr = &tracker{active: on, since: now, clearSince: now}
+		if on {
+			tr.edges = []time.Time{now}
+		}
+		m[cond] = tr
+	} else if tr.active != on {
+		tr.active = on
+		tr.edges = append(tr.edges, now)
+		if on {
+			tr.since = now
+		} else {
+			tr.clearSince = now
+		}
+	}
+	cut := now.Add(-e.policy.Flap.Window)
+	for len(tr.edges) > 0 && !tr.edges[0].After(cut) {
+		tr.edges = tr.edges[1:]
+	}
+	return tr
 }
 
-// openIncident creates the incident for (asset, condition), or adopts the one another
-// replica created first (e.wmu held).
-func (e *Engine) openIncident(ctx context.Context, a *assets.Asset, condition string) error {
-	now := e.now()
-	key := dedupKey(a.ID, condition)
-	id := newIncidentID(now)
-	for attempt := 0; ; attempt++ {
-		owner, err := e.store.ClaimKey(ctx, key, id)
-		if err != nil {
+// step applies the lifecycle to one (asset, condition) (e.wmu held).
+func (e *Engine) step(ctx context.Context, a *assets.Asset, cond string, on bool, now time.Time) error {
+	tr := e.tracker(a.ID, cond, on, now)
+	key := dedupKey(a.ID, cond)
+	inc := e.keyHolder(key)
+	flapping := len(tr.edges) >= e.policy.Flap.Threshold
+	class := string(a.Class)
+	if on {
+		if inc != nil {
+			var err error
+			if inc.Settling() {
+				if inc, err = e.reopen(ctx, inc, now); err != nil {
+					return err
+				}
+			}
+			if flapping && !inc.Flapping {
+				_, err = e.markFlapping(ctx, inc, len(tr.edges), now)
+			}
 			return err
 		}
-		if owner == id {
-			break
-		}
-		existing, err := e.store.Load(ctx, owner)
-		if err == nil && existing.Open() {
-			e.publish(existing)
+		e.mu.RLock()
+		quiet := e.quiet[key]
+		e.mu.RUnlock()
+		if quiet {
 			return nil
 		}
-		if attempt > 0 || (err != nil && !errors.Is(err, ErrNotFound)) {
-			return fmt.Errorf("incident key %s held by %s: %v", key, owner, err)
+		if flapping || now.Sub(tr.since) >= e.policy.Hold.For(class) {
+			return e.openIncident(ctx, a, cond, flapping, len(tr.edges), now)
 		}
-		// A stale key (its incident resolved, or never written): free it and retry.
-		if err := e.store.ReleaseKey(ctx, key); err != nil {
+		// The hold keeps blips from reaching the service desk; a consequence of an
+		// upstream failure never reaches it anyway, so it is recorded at once.
+		if root, _ := e.suppressor(a, cond, ""); root != "" {
+			return e.openIncident(ctx, a, cond, false, len(tr.edges), now)
+		}
+		return nil
+	}
+	e.mu.Lock()
+	delete(e.quiet, key)
+	e.mu.Unlock()
+	if inc == nil || inc.Settling() {
+		if inc == nil && len(tr.edges) == 0 {
+			delete(e.track[a.ID], cond)
+			if len(e.track[a.ID]) == 0 {
+				delete(e.track, a.ID)
+			}
+		}
+		return nil
+	}
+	if flapping && !inc.Flapping {
+		var err error
+		if inc, err = e.markFlapping(ctx, inc, len(tr.edges), now); err != nil {
 			return err
 		}
 	}
-	n, err := e.store.NextNumber(ctx)
-	if err != nil {
-		_ = e.store.ReleaseKey(ctx, key)
-		return err
+	hold := e.policy.RecoveryHold.For(class)
+	if inc.Flapping {
+		hold = max(hold, e.policy.Flap.Stable)
 	}
-	w := e.policy.Weigh(Context{Class: string(a.Class), CareArea: a.Location.CareArea, Condition: condition, PatientConnected: a.PatientConnected})
-	sla := e.policy.SLA[w.Priority]
-	inc := &Incident{
-		ID: id, Number: fmt.Sprintf("INC%07d", n), Title: title(a, condition),
-		AssetID: a.ID, Condition: condition,
-		Priority: w.Priority, Impact: w.Impact, Urgency: w.Urgency, PriorityReason: w.Reason,
-		State: StateOpen, OpenedAt: now,
-		AckDueAt: now.Add(sla.Acknowledge), ResolveDueAt: now.Add(sla.Restore),
-		Site: a.Site, CareArea: a.Location.CareArea, Class: string(a.Class),
-		Version: 1, UpdatedAt: now,
+	if now.Sub(tr.clearSince) >= hold {
+		return e.autoResolve(ctx, inc, now)
 	}
-	inc.addEvent(Event{At: now, Kind: EventOpened, Actor: "rule:condition", Note: w.Reason})
-	if err := e.store.Save(ctx, inc, 0); err != nil {
-		_ = e.store.ReleaseKey(ctx, key)
-		return err
-	}
-	e.publish(inc)
-	e.log.Info("incident opened", "incident", inc.Number, "asset", a.ID, "name", a.Name, "condition", condition, "priority", inc.Priority)
 	return nil
 }
 
-// resolve closes an incident (e.wmu held).
-func (e *Engine) resolve(ctx context.Context, cur *Incident, actor, kind, note string, stillActive bool) (*Incident, error) {
-	now := e.now()
-	inc := cur.Clone()
-	inc.State = StateResolved
-	inc.ResolvedAt = &now
-	inc.ResolvedWhileActive = stillActive
-	inc.Version++
-	inc.UpdatedAt = now
-	inc.addEvent(Event{At: now, Kind: kind, Actor: actor, Note: note})
-	if err := e.store.Save(ctx, inc, cur.Version); err != nil {
-		return nil, err
-	}
-	if err := e.store.ReleaseKey(ctx, inc.Key()); err != nil {
-		// The next opening of this key frees it as stale; nothing is lost.
-		e.log.Warn("releasing incident key", "incident", inc.Number, "err", err)
-	}
-	e.publish(inc)
-	if stillActive {
-		e.mu.Lock()
-		e.quiet[inc.Key()] = true
-		e.mu.Unlock()
-	}
-	e.log.Info("incident resolved", "incident", inc.Number, "by", actor)
-	return inc, nil
-}
-
-// ErrInvalidState is returned for a transition the incident's state does not allow.
-var ErrInvalidState = errors.New("invalid incident state for this action")
-
-// Acknowledge marks an open incident acknowledged by actor.
-func (e *Engine) Acknowledge(ctx context.Context, id, actor, note string) (*Incident, error) {
+// Tick runs the time-based transitions that no observation triggers: holds and
+// recovery holds that ran out, settled resolutions, notifications whose correlation
+// wait or maintenance window is over.
+func (e *Engine) Tick(ctx context.Context) error {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
-	cur, err := e.get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	switch cur.State {
-	case StateResolved:
-		return nil, fmt.Errorf("incident %s is resolved: %w", cur.Number, ErrInvalidState)
-	case StateAcknowledged:
-		if note == "" {
-			return cur, nil
-		}
-	}
 	now := e.now()
-	inc := cur.Clone()
-	kind := EventNote
-	if inc.State == StateOpen {
-		inc.State = StateAcknowledged
-		inc.AcknowledgedAt = &now
-		kind = EventAcknowledged
-	}
-	inc.Version++
-	inc.UpdatedAt = now
-	inc.addEvent(Event{At: now, Kind: kind, Actor: actor, Note: note})
-	if err := e.store.Save(ctx, inc, cur.Version); err != nil {
-		return nil, err
-	}
-	e.publish(inc)
-	return inc, nil
-}
-
-// Resolve resolves an incident by hand. If its condition is still active it stays
-// quiet until the condition clears, and the timeline says so.
-func (e *Engine) Resolve(ctx context.Context, id, actor, note string) (*Incident, error) {
-	e.wmu.Lock()
-	defer e.wmu.Unlock()
-	cur, err := e.get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if cur.State == StateResolved {
-		return nil, fmt.Errorf("incident %s is already resolved: %w", cur.Number, ErrInvalidState)
-	}
-	still := false
-	if a, ok := e.assets.Get(cur.AssetID); ok {
-		still = slices.Contains(a.ActiveConditions(), cur.Condition)
-	}
-	if still {
-		if note != "" {
-			note += " "
+	var errs []error
+	type due struct{ asset, cond string }
+	var steps []due
+	for id, m := range e.track {
+		for c := range m {
+			steps = append(steps, due{id, c})
 		}
-		note += "(condition still active: not reopened until it clears)"
 	}
-	return e.resolve(ctx, cur, actor, EventResolved, note, still)
-}
-
-func (e *Engine) get(ctx context.Context, id string) (*Incident, error) {
+	for _, d := range steps {
+		tr := e.track[d.asset][d.cond]
+		if tr == nil {
+			continue
+		}
+		a, ok := e.assets.Get(d.asset)
+		if !ok {
+			delete(e.track, d.asset)
+			continue
+		}
+		if err := e.step(ctx, a, d.cond, tr.active, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var settled []*Incident
 	e.mu.RLock()
-	inc, ok := e.all[id]
-	e.mu.RUnlock()
-	if ok {
-		return inc, nil
+	for _, id := range e.open {
+		if i := e.all[id]; i.Settling() && !i.SettleUntil.After(now) {
+			settled = append(settled, i)
+		}
 	}
-	return nil, fmt.Errorf("incident %q: %w", id, ErrNotFound)
+	e.mu.RUnlock()
+	for _, i := range settled {
+		if err := e.finalize(ctx, i, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, e.rechecks(ctx, now), e.notifyDue(ctx, now))
+	return errors.Join(errs...)
+}
+
+// notifyDue notifies the open incidents nobody has been told of whose wait is over
+// and that no maintenance window covers (e.wmu held).
+func (e *Engine) notifyDue(ctx context.Context, now time.Time) error {
+	var pending []*Incident
+	e.mu.RLock()
+	for _, id := range e.open {
+		if i := e.all[id]; i.Open() && !i.Notified && !i.Suppressed && !i.NotifyAt.After(now) {
+			pending = append(pending, i)
+		}
+	}
+	e.mu.RUnlock()
+	var errs []error
+	slices.SortFunc(pending, func(a, b *Incident) int { return a.OpenedAt.Compare(b.OpenedAt) })
+	for _, i := range pending {
+		if e.inMaintenance(i, now) != nil {
+			continue
+		}
+		inc := i.Clone()
+		if err := e.notify(ctx, inc, NotifyOpened, "", now); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, err := e.save(ctx, inc, i, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Get returns an incident by id.
@@ -388,41 +463,9 @@ func (e *Engine) Get(id string) (*Incident, bool) {
 	return i, ok
 }
 
-// title names the failure for a person scanning a queue.
-func title(a *assets.Asset, condition string) string {
-	where := a.Location.Unit
-	if where == "" {
-		where = a.Location.CareArea
+func (e *Engine) get(id string) (*Incident, error) {
+	if i, ok := e.Get(id); ok {
+		return i, nil
 	}
-	if where == "" {
-		where = a.Site
-	}
-	name := a.Name
-	if name == "" {
-		name = a.ID
-	}
-	s := fmt.Sprintf("%s (%s", name, a.Class)
-	if where != "" {
-		s += ", " + where
-	}
-	return s + "): " + describeCondition(condition)
-}
-
-var conditionText = map[string]string{
-	"snmp.unreachable":        "not answering SNMP",
-	"hl7.heartbeat_lost":      "HL7 heartbeat lost",
-	"device.rebooted":         "rebooted",
-	"ups.on_battery":          "UPS on battery",
-	"ups.battery_low":         "UPS battery low",
-	"interface.down":          "interface down",
-	"device.alarm.technical":  "technical alarm",
-	"device.self_test_failed": "self-test failed",
-	"collector.silent":        "collector silent",
-}
-
-func describeCondition(c string) string {
-	if t, ok := conditionText[c]; ok {
-		return t
-	}
-	return c
+	return nil, errNotFound(id)
 }

@@ -2,6 +2,7 @@ package incidents_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,22 @@ func (f *fakeAssets) Each(fn func(*assets.Asset)) {
 	for _, a := range f.m {
 		fn(a)
 	}
+}
+
+func (f *fakeAssets) Dependents(id string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, a := range f.m {
+		for _, r := range a.Upstream {
+			if r.Target == id {
+				out = append(out, a.ID)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (f *fakeAssets) set(a *assets.Asset) {
@@ -130,7 +147,8 @@ func TestManualResolveWhileActiveStaysQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &fakeAssets{m: map[string]*assets.Asset{}}
-	e, err := incidents.NewEngine(ctx, st, src, incidents.EngineOptions{Logger: testkit.Logger()})
+	clk := newClock()
+	e, err := incidents.NewEngine(ctx, st, src, incidents.EngineOptions{Logger: testkit.Logger(), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +157,18 @@ func TestManualResolveWhileActiveStaysQuiet(t *testing.T) {
 	if err := e.Reconcile(ctx, p); err != nil {
 		t.Fatal(err)
 	}
+	// Printers wait out a two-minute hold before an incident opens.
+	if _, total := e.List(incidents.Filter{}, 0, 10); total != 0 {
+		t.Fatalf("printer incident opened before its hold")
+	}
+	clk.Advance(2 * time.Minute)
+	if err := e.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
 	list, _ := e.List(incidents.Filter{}, 0, 10)
+	if len(list) != 1 {
+		t.Fatalf("%d incidents after the hold, want 1", len(list))
+	}
 	if list[0].Priority != incidents.P5 {
 		t.Errorf("admin printer down: %s (%s), want P5", list[0].Priority, list[0].PriorityReason)
 	}

@@ -49,6 +49,15 @@ const (
 	EventAutoResolved = "auto_resolved"
 	EventNote         = "note"
 	EventRecurred     = "recurred"
+	EventFlapping     = "flapping"
+	EventSuppressed   = "suppressed"
+	EventUnsuppressed = "unsuppressed"
+	EventNotified     = "notified"
+	EventEscalated    = "escalated"
+	EventSLABreached  = "sla_breached"
+	EventSLAPaused    = "sla_paused"
+	EventSLAResumed   = "sla_resumed"
+	EventMaintenance  = "maintenance"
 )
 
 // maxTimeline bounds the timeline kept on the incident document; a flapping device
@@ -80,6 +89,37 @@ type Incident struct {
 	Site     string `bson:"site,omitempty"`
 	CareArea string `bson:"careArea,omitempty"`
 	Class    string `bson:"class,omitempty"`
+	// Flapping is set once the condition changed state Flap.Threshold times within
+	// Flap.Window: one incident stands for the whole episode.
+	Flapping bool `bson:"flapping,omitempty"`
+	// SettleUntil is set on an auto-resolved incident while it may still reopen
+	// (Policy.ReopenWindow); its dedup key stays claimed until then, and the
+	// resolution is notified only when it settles.
+	SettleUntil *time.Time `bson:"settleUntil,omitempty"`
+
+	// RootID links an incident to the root cause it was (or is) suppressed by; it
+	// stays when the suppression ends, so the root can count what it took down.
+	RootID string `bson:"rootId,omitempty"`
+	// Dependents is the blast radius at opening: how many devices depend on this one.
+	Dependents int `bson:"dependents,omitempty"`
+	// BlastWorst names the most critical dependent at opening ("P1: PATIENT_MONITOR in ICU").
+	BlastWorst string `bson:"blastWorst,omitempty"`
+
+	// Notified is set once the service desk was sent the incident.
+	Notified bool `bson:"notified,omitempty"`
+	// NotifyAt is when the opening may be notified (correlation wait).
+	NotifyAt time.Time `bson:"notifyAt,omitempty"`
+	// NotifySeq counts notifications written to the outbox: it orders them and
+	// makes their ids, hence their idempotency keys, deterministic.
+	NotifySeq int `bson:"notifySeq,omitempty"`
+
+	// EscalationLevel is the number of escalation levels fired.
+	EscalationLevel int `bson:"escalationLevel,omitempty"`
+	// PausedSince is set while a maintenance window stops the SLA clock.
+	PausedSince       *time.Time `bson:"pausedSince,omitempty"`
+	AckBreachedAt     *time.Time `bson:"ackBreachedAt,omitempty"`
+	RestoreBreachedAt *time.Time `bson:"restoreBreachedAt,omitempty"`
+
 	// ResolvedWhileActive marks a manual resolve while the condition was still active:
 	// it is not reopened until the condition clears and comes back.
 	ResolvedWhileActive bool `bson:"resolvedWhileActive,omitempty"`
@@ -91,6 +131,12 @@ type Incident struct {
 // Open reports whether the incident is not resolved.
 func (i *Incident) Open() bool { return i.State != StateResolved }
 
+// Settling reports whether an auto-resolved incident may still reopen.
+func (i *Incident) Settling() bool { return i.State == StateResolved && i.SettleUntil != nil }
+
+// holdsKey reports whether the incident holds its dedup key (open or settling).
+func (i *Incident) holdsKey() bool { return i.Open() || i.Settling() }
+
 // Key is the dedup key: one open incident per (asset, condition).
 func (i *Incident) Key() string { return dedupKey(i.AssetID, i.Condition) }
 
@@ -98,6 +144,9 @@ func dedupKey(assetID, condition string) string { return assetID + "|" + conditi
 
 // SLABreached reports whether an acknowledge or restore target was missed by now.
 func (i *Incident) SLABreached(now time.Time) bool {
+	if i.PausedSince != nil && i.PausedSince.Before(now) {
+		now = *i.PausedSince // the clock stands still during maintenance
+	}
 	ackAt := now
 	if i.AcknowledgedAt != nil {
 		ackAt = *i.AcknowledgedAt
@@ -120,10 +169,11 @@ func (i *Incident) Clone() *Incident {
 		t := *i.AcknowledgedAt
 		c.AcknowledgedAt = &t
 	}
-	if i.ResolvedAt != nil {
-		t := *i.ResolvedAt
-		c.ResolvedAt = &t
-	}
+	c.ResolvedAt = cloneTime(i.ResolvedAt)
+	c.SettleUntil = cloneTime(i.SettleUntil)
+	c.PausedSince = cloneTime(i.PausedSince)
+	c.AckBreachedAt = cloneTime(i.AckBreachedAt)
+	c.RestoreBreachedAt = cloneTime(i.RestoreBreachedAt)
 	return &c
 }
 
@@ -133,4 +183,12 @@ func (i *Incident) addEvent(e Event) {
 		// Keep the opening and the most recent events.
 		i.Timeline = append(i.Timeline[:1], i.Timeline[len(i.Timeline)-maxTimeline+1:]...)
 	}
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
 }

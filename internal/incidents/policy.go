@@ -5,25 +5,56 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/medcmdb/medcmdb/internal/yamlstrict"
 )
 
-// Policy is the clinical weighting and SLA policy (DESIGN §6), loaded from the cmdb's
-// --config file over built-in defaults.
+// Policy is the clinical weighting, lifecycle, SLA and delivery policy (DESIGN §6–7),
+// loaded from the cmdb's --config file over built-in defaults.
 type Policy struct {
-	// ClassCriticality is 1..5 per asset class; infrastructure classes inherit the
-	// worst impact of what depends on them when that is known.
+	// ClassCriticality is 1..5 per asset class; infrastructure classes also inherit
+	// the worst impact of what depends on them.
 	ClassCriticality map[string]int `yaml:"class_criticality"`
 	// CareAreaAcuity is 1..5 per care area; unknown areas get DefaultAcuity.
 	CareAreaAcuity map[string]int `yaml:"care_area_acuity"`
 	DefaultAcuity  int            `yaml:"default_acuity"`
 	// ConditionSeverity is down, battery, degraded or info per condition code.
 	ConditionSeverity map[string]string `yaml:"condition_severity"`
+	// PatientConnected raises urgency when HL7 shows the device bound to a patient.
+	PatientConnected Adjustment `yaml:"patient_connected"`
+	// Redundancy lowers urgency when spares of the class are free in the same unit.
+	Redundancy Redundancy `yaml:"redundancy"`
+	// Matrix maps impact level, then urgency level (high, medium, low), to a priority.
+	Matrix map[string]map[string]Priority `yaml:"matrix"`
 	// SLA targets per priority.
 	SLA map[Priority]SLATarget `yaml:"sla"`
+
+	// Hold is how long a condition must stay active before an incident opens.
+	Hold PerClass `yaml:"hold"`
+	// RecoveryHold is how long a condition must stay clear before its incident
+	// auto-resolves.
+	RecoveryHold PerClass `yaml:"recovery_hold"`
+	// ReopenWindow: an auto-resolved incident whose condition returns within this
+	// window is reopened (the same ticket), and its resolution is only sent to the
+	// service desk once the window has passed. 0 makes every resolution final at once.
+	ReopenWindow time.Duration `yaml:"reopen_window"`
+	Flap         Flap          `yaml:"flap"`
+	Correlation  Correlation   `yaml:"correlation"`
+
+	// Escalation levels, in order; each fires once per incident.
+	Escalation []EscalationLevel `yaml:"escalation"`
+	// SLACheck is the robfig/cron schedule of the SLA and escalation job.
+	SLACheck string `yaml:"sla_check_schedule"`
+
+	Webhooks []Webhook `yaml:"webhooks"`
+	Delivery Delivery  `yaml:"delivery"`
+
 	// Reconcile is how often every asset's conditions are checked against open incidents.
 	Reconcile time.Duration `yaml:"reconcile_interval"`
 }
@@ -34,6 +65,70 @@ type SLATarget struct {
 	Restore     time.Duration `yaml:"restore"`
 }
 
+// Adjustment moves urgency by Levels (0 disables it).
+type Adjustment struct {
+	Levels int `yaml:"urgency_levels"`
+}
+
+// Redundancy lowers urgency by Levels when at least MinFreeSpares devices of the same
+// class are operational and not bound to a patient in the same unit.
+type Redundancy struct {
+	MinFreeSpares int `yaml:"min_free_spares"`
+	Levels        int `yaml:"urgency_levels"`
+}
+
+// PerClass is a duration with per-class overrides.
+type PerClass struct {
+	Default time.Duration            `yaml:"default"`
+	Classes map[string]time.Duration `yaml:"classes"`
+}
+
+// For returns the duration for a class.
+func (p PerClass) For(class string) time.Duration {
+	if d, ok := p.Classes[class]; ok {
+		return d
+	}
+	return p.Default
+}
+
+// Flap says when a condition is flapping: Threshold state changes within Window.
+type Flap struct {
+	Window    time.Duration `yaml:"window"`
+	Threshold int           `yaml:"threshold"`
+	// Stable is how long a flapping incident's condition must stay clear before it
+	// auto-resolves (at least the recovery hold).
+	Stable time.Duration `yaml:"stable"`
+}
+
+// Correlation tunes root-cause correlation.
+type Correlation struct {
+	// Wait delays the notification of an incident that may turn out to be caused by
+	// (or to cause) another: a device with upstream relations, or infrastructure
+	// with dependents. Devices behind a failed switch are often seen down before
+	// the switch itself; the wait lets the root claim them first. It delays the
+	// notification only, never the record.
+	Wait time.Duration `yaml:"wait"`
+	// MaxDepth bounds how far up and down relations are followed.
+	MaxDepth int `yaml:"max_depth"`
+}
+
+// EscalationLevel fires when an incident misses its Trigger target by After.
+type EscalationLevel struct {
+	Name string `yaml:"name"`
+	// Trigger is "acknowledge" (not acknowledged by its due time) or "restore" (not
+	// resolved by its due time).
+	Trigger string        `yaml:"trigger"`
+	After   time.Duration `yaml:"after"`
+	// Priorities limits the level to these priorities; empty means all.
+	Priorities []Priority `yaml:"priorities"`
+}
+
+// Escalation triggers.
+const (
+	TriggerAcknowledge = "acknowledge"
+	TriggerRestore     = "restore"
+)
+
 // Severity levels of conditions, most severe first.
 const (
 	SeverityDown     = "down"
@@ -43,6 +138,9 @@ const (
 )
 
 var severityRank = map[string]int{SeverityDown: 3, SeverityBattery: 2, SeverityDegraded: 2, SeverityInfo: 1}
+
+// Level names of impact and urgency.
+var levelNames = []string{"low", "medium", "high"}
 
 // DefaultPolicy returns the built-in policy.
 func DefaultPolicy() *Policy {
@@ -70,6 +168,13 @@ func DefaultPolicy() *Policy {
 			"device.self_test_failed": SeverityDegraded,
 			"device.rebooted":         SeverityInfo, "snmp.trap": SeverityInfo,
 		},
+		PatientConnected: Adjustment{Levels: 1},
+		Redundancy:       Redundancy{MinFreeSpares: 1, Levels: 1},
+		Matrix: map[string]map[string]Priority{
+			"high":   {"high": P1, "medium": P2, "low": P3},
+			"medium": {"high": P2, "medium": P3, "low": P4},
+			"low":    {"high": P3, "medium": P4, "low": P5},
+		},
 		SLA: map[Priority]SLATarget{
 			P1: {5 * time.Minute, time.Hour},
 			P2: {15 * time.Minute, 4 * time.Hour},
@@ -77,6 +182,22 @@ func DefaultPolicy() *Policy {
 			P4: {4 * time.Hour, 72 * time.Hour},
 			P5: {24 * time.Hour, 240 * time.Hour},
 		},
+		// Life support and monitoring open at once; the collector's down_after has
+		// already debounced the failure. Office equipment waits out short blips.
+		Hold: PerClass{Default: 0, Classes: map[string]time.Duration{
+			"PRINTER": 2 * time.Minute, "WORKSTATION": 2 * time.Minute,
+		}},
+		RecoveryHold: PerClass{Default: 0, Classes: map[string]time.Duration{}},
+		ReopenWindow: 2 * time.Minute,
+		Flap:         Flap{Window: 10 * time.Minute, Threshold: 6, Stable: 2 * time.Minute},
+		Correlation:  Correlation{Wait: 5 * time.Second, MaxDepth: 8},
+		Escalation: []EscalationLevel{
+			{Name: "duty-engineer", Trigger: TriggerAcknowledge},
+			{Name: "biomed-lead", Trigger: TriggerRestore},
+			{Name: "clinical-director", Trigger: TriggerRestore, After: time.Hour, Priorities: []Priority{P1, P2}},
+		},
+		SLACheck:  "@every 15s",
+		Delivery:  Delivery{InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, Timeout: 10 * time.Second, Workers: 4},
 		Reconcile: 10 * time.Second,
 	}
 }
@@ -107,71 +228,180 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	return p, nil
 }
 
+// decode decodes onto the defaults: maps gain or override keys, structs keep the
+// fields the file does not mention, lists (escalation, webhooks) are replaced, and an
+// explicit zero (hold 0s) is kept.
 func (p *Policy) decode(data []byte) error {
 	if len(bytes.TrimSpace(data)) > 0 {
-		// Decode into a fresh value, then overlay, so maps extend the defaults
-		// instead of replacing them.
-		var in Policy
-		if err := yamlstrict.Decode(data, &in); err != nil {
+		data, missing := expandEnv(data)
+		if len(missing) > 0 {
+			return fmt.Errorf("environment variable(s) not set: %s", strings.Join(missing, ", "))
+		}
+		if err := yamlstrict.Decode(data, p); err != nil {
 			return err
 		}
-		for k, v := range in.ClassCriticality {
-			p.ClassCriticality[strings.ToUpper(k)] = v
-		}
-		for k, v := range in.CareAreaAcuity {
-			p.CareAreaAcuity[strings.ToUpper(k)] = v
-		}
-		for k, v := range in.ConditionSeverity {
-			p.ConditionSeverity[k] = v
-		}
-		for k, v := range in.SLA {
-			p.SLA[k] = v
-		}
-		if in.DefaultAcuity != 0 {
-			p.DefaultAcuity = in.DefaultAcuity
-		}
-		if in.Reconcile != 0 {
-			p.Reconcile = in.Reconcile
-		}
+		upperKeys(p.ClassCriticality)
+		upperKeys(p.CareAreaAcuity)
+		upperKeys(p.Hold.Classes)
+		upperKeys(p.RecoveryHold.Classes)
 	}
 	return p.Validate()
 }
 
-// Validate checks ranges and names.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} with the environment's value, so that webhook secrets
+// need not sit in the file; it returns the names of variables that are not set.
+func expandEnv(data []byte) ([]byte, []string) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	return out, missing
+}
+
+// upperKeys makes class and care-area names case-insensitive; a key the file wrote in
+// lower case overrides the default of the same name.
+func upperKeys[V any](m map[string]V) {
+	for k, v := range m {
+		if u := strings.ToUpper(k); u != k {
+			m[u] = v
+			delete(m, k)
+		}
+	}
+}
+
+// Validate checks ranges, names and cross-field rules.
 func (p *Policy) Validate() error {
 	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	for k, v := range p.ClassCriticality {
 		if v < 1 || v > 5 {
-			errs = append(errs, fmt.Errorf("class_criticality.%s: %d is outside 1..5", k, v))
+			bad("class_criticality.%s: %d is outside 1..5", k, v)
 		}
 	}
 	for k, v := range p.CareAreaAcuity {
 		if v < 1 || v > 5 {
-			errs = append(errs, fmt.Errorf("care_area_acuity.%s: %d is outside 1..5", k, v))
+			bad("care_area_acuity.%s: %d is outside 1..5", k, v)
 		}
 	}
 	if p.DefaultAcuity < 1 || p.DefaultAcuity > 5 {
-		errs = append(errs, fmt.Errorf("default_acuity: %d is outside 1..5", p.DefaultAcuity))
+		bad("default_acuity: %d is outside 1..5", p.DefaultAcuity)
 	}
 	for k, v := range p.ConditionSeverity {
 		if _, ok := severityRank[v]; !ok {
-			errs = append(errs, fmt.Errorf("condition_severity.%s: %q is not one of down, battery, degraded, info", k, v))
+			bad("condition_severity.%s: %q is not one of down, battery, degraded, info", k, v)
+		}
+	}
+	if p.PatientConnected.Levels < 0 || p.PatientConnected.Levels > 2 {
+		bad("patient_connected.urgency_levels: %d is outside 0..2", p.PatientConnected.Levels)
+	}
+	if p.Redundancy.Levels < 0 || p.Redundancy.Levels > 2 {
+		bad("redundancy.urgency_levels: %d is outside 0..2", p.Redundancy.Levels)
+	}
+	if p.Redundancy.MinFreeSpares < 1 {
+		bad("redundancy.min_free_spares: %d is below 1", p.Redundancy.MinFreeSpares)
+	}
+	for imp, row := range p.Matrix {
+		if !slices.Contains(levelNames, imp) {
+			bad("matrix.%s: impact must be high, medium or low", imp)
+			continue
+		}
+		for _, urg := range levelNames {
+			if pr, ok := row[urg]; !ok {
+				bad("matrix.%s.%s: missing (a row needs high, medium and low)", imp, urg)
+			} else if !validPriority(pr) {
+				bad("matrix.%s.%s: %q is not a priority (P1..P5)", imp, urg, pr)
+			}
+		}
+		for urg := range row {
+			if !slices.Contains(levelNames, urg) {
+				bad("matrix.%s.%s: urgency must be high, medium or low", imp, urg)
+			}
+		}
+	}
+	for _, imp := range levelNames {
+		if _, ok := p.Matrix[imp]; !ok {
+			bad("matrix.%s: missing", imp)
 		}
 	}
 	for k, v := range p.SLA {
-		valid := false
-		for _, q := range Priorities {
-			valid = valid || q == k
-		}
-		if !valid {
-			errs = append(errs, fmt.Errorf("sla.%s: not a priority (P1..P5)", k))
+		if !validPriority(k) {
+			bad("sla.%s: not a priority (P1..P5)", k)
 		}
 		if v.Acknowledge <= 0 || v.Restore <= 0 {
-			errs = append(errs, fmt.Errorf("sla.%s: acknowledge and restore must be positive", k))
+			bad("sla.%s: acknowledge and restore must be positive", k)
 		}
 	}
+	for _, pr := range Priorities {
+		if _, ok := p.SLA[pr]; !ok {
+			bad("sla.%s: missing", pr)
+		}
+	}
+	checkPerClass := func(name string, pc PerClass) {
+		if pc.Default < 0 || pc.Default > 24*time.Hour {
+			bad("%s.default: %s is outside 0..24h", name, pc.Default)
+		}
+		for k, v := range pc.Classes {
+			if v < 0 || v > 24*time.Hour {
+				bad("%s.classes.%s: %s is outside 0..24h", name, k, v)
+			}
+		}
+	}
+	checkPerClass("hold", p.Hold)
+	checkPerClass("recovery_hold", p.RecoveryHold)
+	if p.ReopenWindow < 0 || p.ReopenWindow > 24*time.Hour {
+		bad("reopen_window: %s is outside 0..24h", p.ReopenWindow)
+	}
+	if p.Flap.Window <= 0 {
+		bad("flap.window: must be positive")
+	}
+	if p.Flap.Stable < 0 || p.Flap.Stable > 24*time.Hour {
+		bad("flap.stable: %s is outside 0..24h", p.Flap.Stable)
+	}
+	if p.Flap.Threshold < 2 || p.Flap.Threshold > 1000 {
+		bad("flap.threshold: %d is outside 2..1000 state changes", p.Flap.Threshold)
+	}
+	if p.Correlation.Wait < 0 || p.Correlation.Wait > 10*time.Minute {
+		bad("correlation.wait: %s is outside 0..10m", p.Correlation.Wait)
+	}
+	if p.Correlation.MaxDepth < 1 || p.Correlation.MaxDepth > 32 {
+		bad("correlation.max_depth: %d is outside 1..32", p.Correlation.MaxDepth)
+	}
+	names := map[string]bool{}
+	for i, l := range p.Escalation {
+		switch {
+		case l.Name == "":
+			bad("escalation[%d].name: is required", i)
+		case names[l.Name]:
+			bad("escalation[%d].name: %q is used twice", i, l.Name)
+		}
+		names[l.Name] = true
+		if l.Trigger != TriggerAcknowledge && l.Trigger != TriggerRestore {
+			bad("escalation[%d].trigger: %q is not acknowledge or restore", i, l.Trigger)
+		}
+		if l.After < 0 {
+			bad("escalation[%d].after: must not be negative", i)
+		}
+		for _, pr := range l.Priorities {
+			if !validPriority(pr) {
+				bad("escalation[%d].priorities: %q is not a priority (P1..P5)", i, pr)
+			}
+		}
+	}
+	if _, err := cron.ParseStandard(p.SLACheck); err != nil {
+		bad("sla_check_schedule: %q: %v", p.SLACheck, err)
+	}
+	errs = append(errs, p.validateDelivery()...)
 	if p.Reconcile < time.Second {
-		errs = append(errs, fmt.Errorf("reconcile_interval: %s is below 1s", p.Reconcile))
+		bad("reconcile_interval: %s is below 1s", p.Reconcile)
 	}
 	return errors.Join(errs...)
 }
+
+func validPriority(p Priority) bool { return slices.Contains(Priorities, p) }

@@ -35,6 +35,7 @@ func (e *Engine) List(f Filter, offset, limit int) ([]*Incident, int) {
 	total := 0
 	ids := e.order
 	if f.AssetID != "" && f.Open != nil && *f.Open {
+		// byAsset holds every incident holding its key, a superset of the open ones.
 		ids = e.byAsset[f.AssetID]
 	}
 	for k := len(ids) - 1; k >= 0; k-- {
@@ -55,6 +56,8 @@ func (e *Engine) EachOpen(fn func(*Incident)) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for _, id := range e.open {
-		fn(e.all[id])
+		if i := e.all[id]; i.Open() {
+			fn(i)
+		}
 	}
 }

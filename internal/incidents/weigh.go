@@ -2,15 +2,25 @@ package incidents
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // Context is what weighting needs to know about the failing device.
 type Context struct {
-	Class            string
-	CareArea         string
-	Condition        string
+	Class     string
+	CareArea  string
+	Condition string
+	// Infrastructure is true for classes that carry other devices' traffic or power.
+	Infrastructure   bool
 	PatientConnected bool
+	// FreeSpares counts devices of the same class in the same unit that are
+	// operational and not bound to a patient.
+	FreeSpares int
+	// Dependents are the devices that depend on this one, transitively (for
+	// infrastructure: its blast radius). Their Condition is ignored: each is weighed
+	// as if it suffered this device's condition.
+	Dependents []Context
 }
 
 // Weight is a computed priority with its factors.
@@ -19,6 +29,9 @@ type Weight struct {
 	Urgency  int // 1 low .. 3 high
 	Priority Priority
 	Reason   string
+	// Worst names the most critical dependent (blast radius), e.g.
+	// "P1: PATIENT_MONITOR in ICU"; empty without dependents.
+	Worst string
 }
 
 // level maps a 1..5 score to low (1), medium (2) or high (3).
@@ -32,21 +45,14 @@ func level(score int) int {
 	return 1
 }
 
-var levelName = map[int]string{1: "low", 2: "medium", 3: "high"}
+func levelName(l int) string { return levelNames[min(max(l, 1), 3)-1] }
 
-// matrix is ITIL impact × urgency → priority (DESIGN §6).
-func matrix(impact, urgency int) Priority {
-	switch impact + urgency {
-	case 6:
-		return P1
-	case 5:
-		return P2
-	case 4:
-		return P3
-	case 3:
-		return P4
+// matrix is impact × urgency → priority from the policy (DESIGN §6 by default).
+func (p *Policy) matrix(impact, urgency int) Priority {
+	if pr, ok := p.Matrix[levelName(impact)][levelName(urgency)]; ok {
+		return pr
 	}
-	return P5
+	return P3
 }
 
 // Severity returns the severity level of a condition (down, battery, degraded, info).
@@ -75,6 +81,37 @@ func (p *Policy) Criticality(class string) int {
 
 // Weigh computes impact, urgency and priority, and says why.
 func (p *Policy) Weigh(c Context) Weight {
+	w, reasons := p.weighOwn(c)
+	if len(c.Dependents) > 0 {
+		var worst *Weight
+		var worstCtx Context
+		for _, d := range c.Dependents {
+			d.Condition = c.Condition
+			d.Dependents = nil
+			dw, _ := p.weighOwn(d)
+			if worst == nil || worse(dw, *worst) {
+				worst, worstCtx = &dw, d
+			}
+		}
+		w.Worst = fmt.Sprintf("%s: %s in %s", worst.Priority, worstCtx.Class, orNone(worstCtx.CareArea))
+		if worst.Impact > w.Impact || worst.Urgency > w.Urgency {
+			w.Impact = max(w.Impact, worst.Impact)
+			w.Urgency = max(w.Urgency, worst.Urgency)
+			reasons = append(reasons, fmt.Sprintf("blast radius: %d dependent devices, worst %s (impact %s, urgency %s) → impact %s, urgency %s",
+				len(c.Dependents), w.Worst, levelName(worst.Impact), levelName(worst.Urgency), levelName(w.Impact), levelName(w.Urgency)))
+		} else {
+			reasons = append(reasons, fmt.Sprintf("blast radius: %d dependent devices, none worse (worst %s)", len(c.Dependents), w.Worst))
+		}
+	} else if c.Infrastructure {
+		reasons = append(reasons, "blast radius: no known dependents")
+	}
+	w.Priority = p.matrix(w.Impact, w.Urgency)
+	w.Reason = strings.Join(reasons, "; ") + fmt.Sprintf(" → %s", w.Priority)
+	return w
+}
+
+// weighOwn weighs the device by itself, without its blast radius.
+func (p *Policy) weighOwn(c Context) (Weight, []string) {
 	crit := p.Criticality(c.Class)
 	impact := level(crit)
 	acuity := p.Acuity(c.CareArea)
@@ -87,17 +124,35 @@ func (p *Policy) Weigh(c Context) Weight {
 		urgency = 1
 	}
 	reasons := []string{
-		fmt.Sprintf("impact %s: %s criticality %d", levelName[impact], c.Class, crit),
-		fmt.Sprintf("urgency %s: care area %s acuity %d, %s is %s", levelName[urgency], orNone(c.CareArea), acuity, c.Condition, sev),
+		fmt.Sprintf("impact %s: %s criticality %d", levelName(impact), c.Class, crit),
+		fmt.Sprintf("urgency %s: care area %s acuity %d, %s is %s", levelName(urgency), orNone(c.CareArea), acuity, c.Condition, sev),
 	}
-	if c.PatientConnected && sev != SeverityInfo && urgency < 3 {
-		urgency++
-		reasons = append(reasons, "urgency raised: patient connected")
+	if n := p.PatientConnected.Levels; c.PatientConnected && sev != SeverityInfo && n > 0 && urgency < 3 {
+		urgency = min(3, urgency+n)
+		reasons = append(reasons, "urgency raised to "+levelName(urgency)+": patient connected")
 	}
-	pr := matrix(impact, urgency)
-	return Weight{Impact: impact, Urgency: urgency, Priority: pr,
-		Reason: strings.Join(reasons, "; ") + fmt.Sprintf(" → %s", pr)}
+	// A free spare makes a failure less urgent, unless a patient is on the device:
+	// then someone must swap it now, spare or not.
+	r := p.Redundancy
+	if !c.Infrastructure && !c.PatientConnected && r.Levels > 0 && c.FreeSpares >= r.MinFreeSpares && sev != SeverityInfo && urgency > 1 {
+		urgency = max(1, urgency-r.Levels)
+		reasons = append(reasons, fmt.Sprintf("urgency lowered to %s: %d spare %s free in the unit", levelName(urgency), c.FreeSpares, c.Class))
+	}
+	pr := p.matrix(impact, urgency)
+	return Weight{Impact: impact, Urgency: urgency, Priority: pr}, reasons
 }
+
+// worse reports whether a is more urgent than b: by priority, then impact.
+func worse(a, b Weight) bool {
+	ra, rb := slices.Index(Priorities, a.Priority), slices.Index(Priorities, b.Priority)
+	if ra != rb {
+		return ra < rb
+	}
+	return a.Impact > b.Impact
+}
+
+// PriorityRank orders priorities: 0 for P1 .. 4 for P5 (-1 if unknown).
+func PriorityRank(p Priority) int { return slices.Index(Priorities, p) }
 
 func orNone(s string) string {
 	if s == "" {

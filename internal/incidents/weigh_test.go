@@ -10,7 +10,7 @@ func TestMatrix(t *testing.T) {
 		{2, 1}: P4, {1, 2}: P4, {1, 1}: P5,
 	}
 	for iu, p := range want {
-		if got := matrix(iu[0], iu[1]); got != p {
+		if got := DefaultPolicy().matrix(iu[0], iu[1]); got != p {
 			t.Errorf("impact %d urgency %d: %s, want %s", iu[0], iu[1], got, p)
 		}
 	}

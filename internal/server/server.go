@@ -51,6 +51,8 @@ type Server struct {
 	tokens    *auth.Store
 	assets    *assets.Service
 	incidents *incidents.Engine
+	notifier  *incidents.Notifier
+	jobs      *incidents.Jobs
 	pipeline  *pipeline
 	registry  *prometheus.Registry
 	listener  net.Listener
@@ -102,11 +104,7 @@ func (s *Server) init(ctx context.Context) error {
 	if s.assets, err = assets.NewService(ctx, ast, assets.Options{Logger: log}); err != nil {
 		return err
 	}
-	ist, err := incidents.OpenStore(ctx, s.store)
-	if err != nil {
-		return err
-	}
-	if s.incidents, err = incidents.NewEngine(ctx, ist, s.assets, incidents.EngineOptions{Policy: s.cfg.Policy, Logger: log}); err != nil {
+	if err := s.initIncidents(ctx); err != nil {
 		return err
 	}
 	s.registry.MustRegister(
@@ -214,7 +212,7 @@ func (s *Server) Run(ctx context.Context) error {
 			cancel()
 		}
 	})
-	wg.Go(func() { _ = s.incidents.Run(ctx) })
+	s.runIncidents(ctx, &wg)
 	wg.Go(func() { s.expireLoop(ctx) })
 	s.log.Info("cmdb listening", "url", s.URL(), "embedded_store", s.store.Embedded, "version", Version)
 	<-ctx.Done()

@@ -1,0 +1,213 @@
+package incidents_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/incidents"
+)
+
+func withUpstream(a *assets.Asset, rels ...assets.Relation) *assets.Asset {
+	a.Upstream = rels
+	return a
+}
+
+func rel(kind assets.RelationKind, target string) assets.Relation {
+	return assets.Relation{Kind: kind, Target: target, Source: "TEST"}
+}
+
+func (r *rig) openOf(assetID string) *incidents.Incident {
+	r.t.Helper()
+	open := true
+	list, _ := r.e.List(incidents.Filter{AssetID: assetID, Open: &open}, 0, 10)
+	if len(list) != 1 {
+		r.t.Fatalf("%s: %d open incidents, want 1", assetID, len(list))
+	}
+	return list[0]
+}
+
+const p5s = 5 * time.Second // the default correlation wait
+
+func TestDeviceWithSeveralParentsIsSuppressedOnlyWhileAllAreDown(t *testing.T) {
+	r := newRig(t, "")
+	sw := asset("sw", assets.ClassNetworkSwitch, "ICU")
+	ups := asset("ups", assets.ClassUPS, "ICU")
+	dev := func(id string, conds ...string) *assets.Asset {
+		return withUpstream(asset(id, assets.ClassPatientMonitor, "ICU", conds...),
+			rel(assets.RelConnectedTo, "sw"), rel(assets.RelPoweredBy, "ups"))
+	}
+	r.src.set(sw)
+	r.src.set(ups)
+	r.src.set(dev("mon1"))
+	r.src.set(dev("mon2"))
+
+	// Only the switch is down: the monitor still has power, so its failure is its own.
+	r.set(asset("sw", assets.ClassNetworkSwitch, "ICU", "snmp.unreachable"))
+	r.set(dev("mon1", "snmp.unreachable"))
+	if m := r.openOf("mon1"); m.Suppressed {
+		t.Fatalf("suppressed while one parent is up: %+v", m)
+	}
+	// Now the UPS goes too (battery low is a down condition): mon2 is explained.
+	r.set(asset("ups", assets.ClassUPS, "ICU", "ups.battery_low"))
+	r.set(dev("mon2", "snmp.unreachable"))
+	swInc := r.openOf("sw")
+	m2 := r.openOf("mon2")
+	if !m2.Suppressed || m2.SuppressedBy != swInc.ID {
+		t.Fatalf("mon2 suppressed=%v by %q, want by the switch's %s", m2.Suppressed, m2.SuppressedBy, swInc.ID)
+	}
+	// mon1, already open, is re-judged when the second parent fails.
+	if m := r.openOf("mon1"); !m.Suppressed {
+		t.Fatalf("mon1 not suppressed once both parents are down")
+	}
+	r.advance(10 * time.Second)
+	if ev := r.sink.events(m2.ID); len(ev) != 0 {
+		t.Fatalf("a suppressed incident was notified: %v", ev)
+	}
+	// The UPS comes back; the switch is still down: not every parent is down any
+	// more. After the correlation wait (the device might have come back with it),
+	// mon2 is un-suppressed and notified.
+	r.set(asset("ups", assets.ClassUPS, "ICU"))
+	if m := r.openOf("mon2"); !m.Suppressed {
+		t.Fatal("un-suppressed before the wait")
+	}
+	r.advance(p5s)
+	m2 = r.openOf("mon2")
+	if m2.Suppressed || m2.SuppressedBy != "" || m2.RootID != swInc.ID {
+		t.Fatalf("after one parent recovered: suppressed=%v by %q root %q", m2.Suppressed, m2.SuppressedBy, m2.RootID)
+	}
+	if k := kinds(m2); !slices.Contains(k, incidents.EventUnsuppressed) {
+		t.Fatalf("timeline %v", k)
+	}
+	if ev := r.sink.events(m2.ID); !slices.Equal(ev, []string{"opened"}) {
+		t.Fatalf("un-suppressed incident notifications %v, want opened", ev)
+	}
+	// What the switch took down stays countable.
+	st := r.e.RootStats(swInc.ID)
+	if st.Impacted != 2 || st.Suppressed != 0 {
+		t.Fatalf("root stats %+v", st)
+	}
+}
+
+func TestTransitiveRootAndBlastRadius(t *testing.T) {
+	r := newRig(t, "")
+	r.src.set(asset("core", assets.ClassRouter, ""))
+	r.src.set(withUpstream(asset("access", assets.ClassNetworkSwitch, "ICU"), rel(assets.RelConnectedTo, "core")))
+	for _, id := range []string{"m1", "m2", "m3"} {
+		r.src.set(withUpstream(asset(id, assets.ClassPatientMonitor, "ICU"), rel(assets.RelConnectedTo, "access")))
+	}
+	r.src.set(withUpstream(asset("pr", assets.ClassPrinter, "ADMIN"), rel(assets.RelConnectedTo, "core")))
+
+	// Children report first, then the access switch, then the core.
+	r.set(withUpstream(asset("m1", assets.ClassPatientMonitor, "ICU", "snmp.unreachable"), rel(assets.RelConnectedTo, "access")))
+	r.set(withUpstream(asset("access", assets.ClassNetworkSwitch, "ICU", "snmp.unreachable"), rel(assets.RelConnectedTo, "core")))
+	r.set(asset("core", assets.ClassRouter, "", "snmp.unreachable"))
+	r.set(withUpstream(asset("m2", assets.ClassPatientMonitor, "ICU", "snmp.unreachable"), rel(assets.RelConnectedTo, "access")))
+
+	core := r.openOf("core")
+	if core.Priority != incidents.P1 || core.Dependents != 5 || !strings.Contains(core.PriorityReason, "blast radius: 5 dependent devices") {
+		t.Fatalf("core router: %s, %d dependents, %q", core.Priority, core.Dependents, core.PriorityReason)
+	}
+	for _, id := range []string{"access", "m1", "m2"} {
+		if i := r.openOf(id); !i.Suppressed || i.SuppressedBy != core.ID {
+			t.Errorf("%s: suppressed=%v by %q, want root %s", id, i.Suppressed, i.SuppressedBy, core.ID)
+		}
+	}
+	st := r.e.RootStats(core.ID)
+	if st.Suppressed != 3 || !strings.HasPrefix(st.Worst, "P1: PATIENT_MONITOR in ICU") {
+		t.Fatalf("root stats %+v", st)
+	}
+	r.advance(10 * time.Second)
+	// The root is notified as soon as it is seen, carrying what was linked to it by
+	// then (the access switch and m1; m2 came after).
+	all := r.sink.all()
+	if len(all) != 1 || all[0].Incident.ID != core.ID || all[0].Incident.SuppressedCount != 2 || all[0].Incident.Dependents != 5 {
+		t.Fatalf("notifications: %d, want only the core's carrying 2 suppressed and 5 dependents", len(all))
+	}
+	// A cycle in the relations never makes an incident its own root.
+	r.set(withUpstream(asset("core", assets.ClassRouter, "", "snmp.unreachable"), rel(assets.RelConnectedTo, "access")))
+	if c := r.openOf("core"); c.Suppressed {
+		t.Fatalf("core suppressed through a cycle")
+	}
+}
+
+func TestInfrastructurePriorityFollowsWhatDependsOnIt(t *testing.T) {
+	r := newRig(t, "")
+	for i, area := range []string{"ICU", "ADMIN"} {
+		sw := "sw-" + area
+		r.src.set(asset(sw, assets.ClassNetworkSwitch, area))
+		for k := range 14 {
+			class := assets.ClassPatientMonitor
+			if i == 1 {
+				class = assets.ClassWorkstation
+			}
+			id := sw + "-dev" + string(rune('a'+k))
+			r.src.set(withUpstream(asset(id, class, area), rel(assets.RelConnectedTo, sw)))
+		}
+		r.set(asset(sw, assets.ClassNetworkSwitch, area, "snmp.unreachable"))
+	}
+	if p := r.openOf("sw-ICU").Priority; p != incidents.P1 {
+		t.Errorf("switch feeding 14 ICU monitors: %s, want P1", p)
+	}
+	if p := r.openOf("sw-ADMIN").Priority; p != incidents.P4 {
+		t.Errorf("the same switch in admin: %s, want P4", p)
+	}
+}
+
+func TestFreeSparesInTheUnitLowerUrgency(t *testing.T) {
+	r := newRig(t, "")
+	spare := asset("pump-spare", assets.ClassInfusionPump, "WARD")
+	spare.Status = assets.StatusOperational
+	r.src.set(spare)
+	busy := asset("pump-busy", assets.ClassInfusionPump, "WARD")
+	busy.Status, busy.PatientConnected = assets.StatusOperational, true
+	r.src.set(busy)
+	r.set(asset("pump", assets.ClassInfusionPump, "WARD", "hl7.heartbeat_lost"))
+	inc := r.openOf("pump")
+	if inc.Priority != incidents.P3 || !strings.Contains(inc.PriorityReason, "1 spare INFUSION_PUMP free") {
+		t.Fatalf("%s: %s", inc.Priority, inc.PriorityReason)
+	}
+}
+
+func TestRootRecoveryNotifiesOnlyDevicesStillDown(t *testing.T) {
+	r := newRig(t, "reopen_window: 0s")
+	r.src.set(asset("sw", assets.ClassNetworkSwitch, "WARD"))
+	mon := func(k int, conds ...string) *assets.Asset {
+		return withUpstream(asset(fmt.Sprintf("mon%d", k), assets.ClassPatientMonitor, "WARD", conds...), rel(assets.RelConnectedTo, "sw"))
+	}
+	for k := range 10 {
+		r.src.set(mon(k))
+	}
+	r.set(asset("sw", assets.ClassNetworkSwitch, "WARD", "snmp.unreachable"))
+	for k := range 10 {
+		r.set(mon(k, "snmp.unreachable"))
+	}
+	r.advance(10 * time.Second)
+	if n := len(r.sink.all()); n != 1 {
+		t.Fatalf("%d notifications during the outage, want the switch's only", n)
+	}
+	// The switch comes back; three seconds later the poller has seen 7 monitors back.
+	r.set(asset("sw", assets.ClassNetworkSwitch, "WARD"))
+	r.advance(3 * time.Second)
+	for k := 3; k < 10; k++ {
+		r.set(mon(k))
+	}
+	r.advance(3 * time.Second)
+	var got []string
+	for _, n := range r.sink.all()[1:] {
+		got = append(got, n.Event+" "+n.Asset.ID)
+	}
+	slices.Sort(got)
+	if want := []string{"opened mon0", "opened mon1", "opened mon2", "resolved sw"}; !slices.Equal(got, want) {
+		t.Fatalf("notifications after recovery %v, want %v", got, want)
+	}
+	for k := 3; k < 10; k++ {
+		list, _ := r.e.List(incidents.Filter{AssetID: fmt.Sprintf("mon%d", k)}, 0, 5)
+		if len(list) != 1 || list[0].Notified || list[0].State != incidents.StateResolved || list[0].RootID == "" {
+			t.Fatalf("mon%d: %+v", k, list)
+		}
+	}
+}
