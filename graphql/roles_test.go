@@ -28,6 +28,10 @@ var roleTable = []struct {
 	{"createToken", `mutation { createToken(name: "n", role: VIEWER) { token } }`, []auth.Role{auth.RoleAdmin}},
 	{"revokeToken", `mutation { revokeToken(id: "nope") { id } }`, []auth.Role{auth.RoleAdmin}},
 	{"auditLog", `{ auditLog { totalCount } }`, []auth.Role{auth.RoleAdmin}},
+	{"addIncidentNote", `mutation { addIncidentNote(id: "x", note: "n") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
+	{"maintenanceWindows", `{ maintenanceWindows { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"createMaintenanceWindow", `mutation { createMaintenanceWindow(input: {site: "s", reason: "r", end: "2030-01-01T00:00:00Z"}) { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
+	{"cancelMaintenanceWindow", `mutation { cancelMaintenanceWindow(id: "x") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
 }
 
 func TestEveryRoleOnEveryField(t *testing.T) {
