@@ -133,7 +133,9 @@ func (c *Collector) Run(ctx context.Context) error {
 		run("hl7", c.hl7.Run)
 	}
 
-	sched := cron.New(cron.WithChain(cron.Recover(cronLogger{c.log}), cron.SkipIfStillRunning(cronLogger{c.log})))
+	// Recover inside SkipIfStillRunning: robfig's skip wrapper hands its token back
+	// without a defer, so a panic escaping through it would skip sweeps for ever.
+	sched := cron.New(cron.WithChain(cron.SkipIfStillRunning(cronLogger{c.log}), cron.Recover(cronLogger{c.log})))
 	if _, err := sched.AddFunc(c.cfg.SNMP.DiscoverySchedule, func() { c.sweeper.Sweep(ctx) }); err != nil {
 		return fmt.Errorf("discovery_schedule: %w", err)
 	}

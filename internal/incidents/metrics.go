@@ -11,8 +11,6 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	breaches    *prometheus.CounterVec
 	escalations *prometheus.CounterVec
-	lastSuccess *prometheus.GaugeVec
-	jobErrors   *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg (when not nil).
@@ -40,12 +38,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medcmdb_incident_escalations_total", Help: "Escalation levels fired, by level name.",
 		}, []string{"level"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "medcmdb_job_last_success_timestamp_seconds", Help: "Unix time of the last successful run of a scheduled job.",
-		}, []string{"job"}),
-		jobErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "medcmdb_job_failures_total", Help: "Failed runs of scheduled jobs.",
-		}, []string{"job"}),
 	}
 	for _, t := range []string{TriggerAcknowledge, TriggerRestore} {
 		for _, p := range Priorities {
@@ -53,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.failures, m.delivered, m.queue, m.latency, m.breaches, m.escalations, m.lastSuccess, m.jobErrors)
+		reg.MustRegister(m.attempts, m.failures, m.delivered, m.queue, m.latency, m.breaches, m.escalations)
 	}
 	return m
 }

@@ -57,6 +57,25 @@ type Policy struct {
 
 	// Reconcile is how often every asset's conditions are checked against open incidents.
 	Reconcile time.Duration `yaml:"reconcile_interval"`
+
+	// Retention says how long records are kept; 0 keeps them for ever. Asset history
+	// is always kept.
+	Retention Retention `yaml:"retention"`
+	// LeaseTTL is how long the replica running scheduled jobs keeps the lease without
+	// renewing it: after its death another replica takes over within this time.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// Retention of records removed by the hourly retention job.
+type Retention struct {
+	// ResolvedIncidents: resolved incidents older than this are removed.
+	ResolvedIncidents time.Duration `yaml:"resolved_incidents"`
+	// Audit: audit log entries older than this are removed.
+	Audit time.Duration `yaml:"audit"`
+	// JobRuns: records of which replica ran which scheduled job tick.
+	JobRuns time.Duration `yaml:"job_runs"`
+	// Schedule is when the retention job runs (robfig/cron syntax).
+	Schedule string `yaml:"schedule"`
 }
 
 // SLATarget is the acknowledge and restore target of one priority.
@@ -197,6 +216,9 @@ func DefaultPolicy() *Policy {
 			{Name: "clinical-director", Trigger: TriggerRestore, After: time.Hour, Priorities: []Priority{P1, P2}},
 		},
 		SLACheck:  "@every 15s",
+		// Thirteen months covers a year of reporting with a month to spare.
+		Retention: Retention{ResolvedIncidents: 396 * 24 * time.Hour, Audit: 396 * 24 * time.Hour, JobRuns: 7 * 24 * time.Hour, Schedule: "@every 1h"},
+		LeaseTTL:  15 * time.Second,
 		Delivery:  Delivery{InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, Timeout: 10 * time.Second, Workers: 4},
 		Reconcile: 10 * time.Second,
 	}
@@ -396,6 +418,17 @@ func (p *Policy) Validate() error {
 	}
 	if _, err := cron.ParseStandard(p.SLACheck); err != nil {
 		bad("sla_check_schedule: %q: %v", p.SLACheck, err)
+	}
+	if _, err := cron.ParseStandard(p.Retention.Schedule); err != nil {
+		bad("retention.schedule: %q: %v", p.Retention.Schedule, err)
+	}
+	for name, d := range map[string]time.Duration{"resolved_incidents": p.Retention.ResolvedIncidents, "audit": p.Retention.Audit, "job_runs": p.Retention.JobRuns} {
+		if d < 0 || (d > 0 && d < time.Hour) {
+			bad("retention.%s: %s must be 0 (keep for ever) or at least 1h", name, d)
+		}
+	}
+	if p.LeaseTTL < time.Second {
+		bad("lease_ttl: %s is below 1s", p.LeaseTTL)
 	}
 	errs = append(errs, p.validateDelivery()...)
 	if p.Reconcile < time.Second {

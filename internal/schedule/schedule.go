@@ -64,7 +64,9 @@ func New(db *mongo.Database, leader Leader, holder string, reg prometheus.Regist
 	if reg != nil {
 		reg.MustRegister(s.lastOK, s.runs)
 	}
-	s.cron = cron.New(cron.WithParser(s.parser), cron.WithChain(cron.Recover(cronLogger{s.log}), cron.SkipIfStillRunning(cronLogger{s.log})))
+	// Recover inside SkipIfStillRunning: robfig's skip wrapper hands its token back
+	// without a defer, so a panic escaping through it would skip the job for ever.
+	s.cron = cron.New(cron.WithParser(s.parser), cron.WithChain(cron.SkipIfStillRunning(cronLogger{s.log}), cron.Recover(cronLogger{s.log})))
 	return s
 }
 

@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,4 +52,32 @@ func TestRejectsBadSpec(t *testing.T) {
 	if err := s.Add(Job{Name: "bad", Spec: "every tuesday", Run: func(context.Context) error { return nil }}); err == nil {
 		t.Fatal("bad cron spec accepted")
 	}
+}
+
+// A job that panics once is not skipped for ever afterwards.
+func TestPanickingJobRunsAgain(t *testing.T) {
+	db := testkit.Store(t).DB
+	lead := &flag{}
+	lead.v.Store(true)
+	s := New(db, lead, "a", nil, testkit.Logger())
+	var calls atomic.Int32
+	if err := s.Add(Job{Name: "flaky", Spec: "* * * * * *", Timeout: time.Second, Run: func(context.Context) error {
+		if calls.Add(1) == 1 {
+			panic("first run fails hard")
+		}
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	testkit.Eventually(t, 5*time.Second, func() error {
+		if calls.Load() < 2 {
+			return errors.New("job did not run again after panicking")
+		}
+		return nil
+	})
+	cancel()
+	<-done
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/medcmdb/medcmdb/internal/audit"
 	"github.com/medcmdb/medcmdb/internal/auth"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/lease"
+	"github.com/medcmdb/medcmdb/internal/schedule"
 	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/web"
 )
@@ -52,7 +54,11 @@ type Server struct {
 	assets    *assets.Service
 	incidents *incidents.Engine
 	notifier  *incidents.Notifier
-	jobs      *incidents.Jobs
+	maint     *incidents.Maintenance
+	audit     *audit.Log
+	replica   string
+	lease     *lease.Lease
+	jobs      *schedule.Scheduler
 	pipeline  *pipeline
 	registry  *prometheus.Registry
 	listener  net.Listener
@@ -104,6 +110,7 @@ func (s *Server) init(ctx context.Context) error {
 	if s.assets, err = assets.NewService(ctx, ast, assets.Options{Logger: log}); err != nil {
 		return err
 	}
+	s.audit = audit.New(s.store.DB, log)
 	if err := s.initIncidents(ctx); err != nil {
 		return err
 	}
@@ -120,7 +127,7 @@ func (s *Server) init(ctx context.Context) error {
 	)
 	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
 	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline,
-		Tokens: s.tokens, Audit: audit.New(s.store.DB, log)},
+		Tokens: s.tokens, Audit: s.audit},
 		s.tokens, s.registry, log, graphql.DefaultLimits())
 	if err != nil {
 		return fmt.Errorf("graphql schema: %w", err)

@@ -1,0 +1,73 @@
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Prune removes incidents resolved before the given time from the store and from
+// memory (retention). Open incidents, and incidents still holding their dedup key
+// (settling), are never pruned; asset history is not touched.
+func (e *Engine) Prune(ctx context.Context, before time.Time) (int, error) {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	e.mu.RLock()
+	var victims []*Incident
+	for _, id := range e.order {
+		i := e.all[id]
+		if i.State == StateResolved && !i.holdsKey() && i.ResolvedAt != nil && i.ResolvedAt.Before(before) {
+			victims = append(victims, i)
+		}
+	}
+	e.mu.RUnlock()
+	if len(victims) == 0 {
+		return 0, nil
+	}
+	if err := e.store.Delete(ctx, victims); err != nil {
+		return 0, err
+	}
+	gone := map[string]bool{}
+	for _, v := range victims {
+		gone[v.ID] = true
+	}
+	e.mu.Lock()
+	e.order = slices.DeleteFunc(e.order, func(id string) bool { return gone[id] })
+	for id := range gone {
+		inc := e.all[id]
+		delete(e.all, id)
+		if inc.RootID != "" {
+			e.linked[inc.RootID] = slices.DeleteFunc(slices.Clone(e.linked[inc.RootID]), func(x string) bool { return x == id })
+			if len(e.linked[inc.RootID]) == 0 {
+				delete(e.linked, inc.RootID)
+			}
+		}
+		delete(e.linked, id)
+	}
+	e.mu.Unlock()
+	return len(victims), nil
+}
+
+// Delete removes incidents from their partitions, a batch per partition.
+func (s *Store) Delete(ctx context.Context, list []*Incident) error {
+	byCol := map[string][]string{}
+	for _, i := range list {
+		c := s.incidents.For(i.ID).Name()
+		byCol[c] = append(byCol[c], i.ID)
+	}
+	var errs []error
+	for _, col := range s.incidents.All() {
+		ids := byCol[col.Name()]
+		if len(ids) == 0 {
+			continue
+		}
+		if _, err := col.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
+			errs = append(errs, fmt.Errorf("deleting %d incidents from %s: %w", len(ids), col.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
