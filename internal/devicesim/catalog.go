@@ -194,7 +194,7 @@ var Catalogue = map[Class][]*Model{
 	},
 	NetworkSwitch: {
 		{Class: NetworkSwitch, Manufacturer: "Cisco", Name: "C9300-48P", ObjectID: oid("1.3.6.1.4.1.9.1.2494"),
-			Descr: "Cisco IOS Software [Cupertino], Catalyst L3 Switch Software (CAT9K_IOSXE), Version {fw}, RELEASE SOFTWARE (fc1)",
+			Descr:    "Cisco IOS Software [Cupertino], Catalyst L3 Switch Software (CAT9K_IOSXE), Version {fw}, RELEASE SOFTWARE (fc1)",
 			Firmware: []string{"17.9.4a", "17.12.3", "17.9.5"}, Software: "IOS-XE", HWRev: "V02", OUI: [3]byte{0x00, 0x00, 0x0c},
 			SerialPrefix: "FOC", SerialDigits: 8, Ports: 48, Uplinks: 4, IfName: ciscoPort, SpeedMbps: 1000},
 		{Class: NetworkSwitch, Manufacturer: "HPE Aruba", Name: "6300M JL659A", ObjectID: oid("1.3.6.1.4.1.47196.4.1.1.3.123"),
@@ -205,7 +205,7 @@ var Catalogue = map[Class][]*Model{
 	// CoreSwitch models are drawn for site cores (class NETWORK_SWITCH).
 	coreSwitch: {
 		{Class: NetworkSwitch, Manufacturer: "Cisco", Name: "C9500-48Y4C", ObjectID: oid("1.3.6.1.4.1.9.1.2589"),
-			Descr: "Cisco IOS Software [Cupertino], Catalyst L3 Switch Software (CAT9K_IOSXE), Version {fw}, RELEASE SOFTWARE (fc1)",
+			Descr:    "Cisco IOS Software [Cupertino], Catalyst L3 Switch Software (CAT9K_IOSXE), Version {fw}, RELEASE SOFTWARE (fc1)",
 			Firmware: []string{"17.9.4a", "17.12.3"}, Software: "IOS-XE", HWRev: "V01", OUI: [3]byte{0x00, 0x00, 0x0c},
 			SerialPrefix: "FDO", SerialDigits: 8, Ports: 48, Uplinks: 4, IfName: corePort, SpeedMbps: 25000},
 	},
@@ -219,7 +219,7 @@ var Catalogue = map[Class][]*Model{
 	},
 	UPS: {
 		{Class: UPS, Manufacturer: "APC", Name: "Smart-UPS SRT 3000", ObjectID: oid("1.3.6.1.4.1.318.1.3.27"),
-			Descr: "APC Web/SNMP Management Card (MB:v4.1.0 PF:v{fw} PN:apc_hw05_aos_{fwn}.bin MN:AP9631 HR:05 SN: {serial}) (Embedded PowerNet SNMP Agent SW v2.2 compatible)",
+			Descr:    "APC Web/SNMP Management Card (MB:v4.1.0 PF:v{fw} PN:apc_hw05_aos_{fwn}.bin MN:AP9631 HR:05 SN: {serial}) (Embedded PowerNet SNMP Agent SW v2.2 compatible)",
 			Firmware: []string{"6.9.6", "7.0.4"}, Software: "UPS 09.8", HWRev: "05", OUI: [3]byte{0x00, 0xc0, 0xb7},
 			SerialPrefix: "AS", SerialDigits: 10, SpeedMbps: 100},
 		{Class: UPS, Manufacturer: "Eaton", Name: "9PX 3000i RT2U", ObjectID: oid("1.3.6.1.4.1.534.1"),
@@ -228,7 +228,7 @@ var Catalogue = map[Class][]*Model{
 	},
 	Printer: {
 		{Class: Printer, Manufacturer: "HP", Name: "LaserJet Enterprise M611dn", ObjectID: oid("1.3.6.1.4.1.11.2.3.9.1"),
-			Descr: "HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM {fw},CIDATE 05/13/2022",
+			Descr:    "HP ETHERNET MULTI-ENVIRONMENT,ROM none,JETDIRECT,JD153,EEPROM {fw},CIDATE 05/13/2022",
 			Firmware: []string{"JSI23900015", "JSI24900021"}, Software: "2409", HWRev: "1", OUI: [3]byte{0x02, 0x48, 0x50},
 			SerialPrefix: "PHB", SerialDigits: 7, SpeedMbps: 1000},
 		{Class: Printer, Manufacturer: "Zebra", Name: "ZD621", ObjectID: oid("1.3.6.1.4.1.10642.1.1"),
@@ -248,7 +248,7 @@ var Catalogue = map[Class][]*Model{
 	},
 	Workstation: {
 		{Class: Workstation, Manufacturer: "Dell", Name: "OptiPlex 7010", ObjectID: oid("1.3.6.1.4.1.311.1.1.3.1.1"),
-			Descr: "Hardware: Intel64 Family 6 Model 183 Stepping 1 AT/AT COMPATIBLE - Software: Windows Version 6.3 (Build {fw} Multiprocessor Free)",
+			Descr:    "Hardware: Intel64 Family 6 Model 183 Stepping 1 AT/AT COMPATIBLE - Software: Windows Version 6.3 (Build {fw} Multiprocessor Free)",
 			Firmware: []string{"19045", "22631"}, Software: "Windows", HWRev: "A01", OUI: [3]byte{0x00, 0x14, 0x22},
 			SerialPrefix: "", SerialDigits: 7, SpeedMbps: 1000, LLDP: true},
 	},
