@@ -15,6 +15,8 @@ import (
 
 const usage = `usage:
   cmdb [serve] [flags]             run the CMDB server
+  cmdb demo [--listen ADDR] [--devices N] [--data-dir DIR]
+                                   a simulated hospital, a collector and the cmdb
   cmdb check-config --config FILE  validate a policy file and exit
   cmdb version
 
@@ -37,6 +39,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args)
+	case "demo":
+		err = demo(args)
 	case "check-config":
 		err = checkConfig(args)
 	case "version":
