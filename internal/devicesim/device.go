@@ -162,10 +162,10 @@ func (d *Device) Reachable() bool {
 	if d.Uplink == nil {
 		return true
 	}
-	if d.Uplink.linkUp(d.Port) && d.Uplink.Reachable() {
+	if d.linkUp(d.UplinkLocal) && d.Uplink.linkUp(d.Port) && d.Uplink.Reachable() {
 		return true
 	}
-	return d.Uplink2 != nil && d.Uplink2.linkUp(d.Port2) && d.Uplink2.Reachable()
+	return d.Uplink2 != nil && d.linkUp(d.Uplink2Local) && d.Uplink2.linkUp(d.Port2) && d.Uplink2.Reachable()
 }
 
 func (d *Device) linkUp(port uint16) bool {

@@ -112,6 +112,9 @@ func Generate(o LayoutOptions) (*Hospital, error) {
 		if err := g.site(); err != nil {
 			return nil, err
 		}
+		if g.next > 0x80000000 {
+			return nil, fmt.Errorf("%d devices from %s do not fit in 127.0.0.0/8", o.Devices, o.Base)
+		}
 	}
 	return g.h, nil
 }
@@ -389,6 +392,7 @@ func (g *generator) fill(u *Unit, p plan) {
 		sw.Uplink2, sw.Uplink2Local = cores[1], uint16(sw.Model.Ports+2)
 		sw.Port2 = cores[1].freePort()
 		cores[1].sw.ports[sw.Port2-1] = sw
+		sw.sw.ports[sw.UplinkLocal-1], sw.sw.ports[sw.Uplink2Local-1] = cores[0], cores[1]
 	}
 	var ups []*Device
 	for j, it := range items {
