@@ -254,7 +254,36 @@ var Catalogue = map[Class][]*Model{
 	},
 }
 
-// descr renders a model's sysDescr for a firmware version and serial.
+// descr renders a model's sysDescr for a firmware version and serial. It runs on
+// every sysDescr read, so it expands the template by hand.
 func (m *Model) descr(fw, serial string) string {
-	return strings.NewReplacer("{model}", m.Name, "{fw}", fw, "{fwn}", strings.ReplaceAll(fw, ".", ""), "{serial}", serial).Replace(m.Descr)
+	t := m.Descr
+	var b strings.Builder
+	b.Grow(len(t) + len(fw) + len(serial))
+	for {
+		i := strings.IndexByte(t, '{')
+		if i < 0 {
+			b.WriteString(t)
+			return b.String()
+		}
+		b.WriteString(t[:i])
+		t = t[i:]
+		switch {
+		case strings.HasPrefix(t, "{model}"):
+			b.WriteString(m.Name)
+			t = t[len("{model}"):]
+		case strings.HasPrefix(t, "{fw}"):
+			b.WriteString(fw)
+			t = t[len("{fw}"):]
+		case strings.HasPrefix(t, "{fwn}"):
+			b.WriteString(strings.ReplaceAll(fw, ".", ""))
+			t = t[len("{fwn}"):]
+		case strings.HasPrefix(t, "{serial}"):
+			b.WriteString(serial)
+			t = t[len("{serial}"):]
+		default:
+			b.WriteByte('{')
+			t = t[1:]
+		}
+	}
 }

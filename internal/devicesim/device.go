@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -124,19 +125,29 @@ func (d *Device) SysDescr() string { return d.Model.descr(d.Firmware(), d.Serial
 // Location is a sysLocation-style description of where the device is.
 func (d *Device) Location() string {
 	u := d.Unit
+	floor := max(u.Floor, 0)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s", u.Site.Name, u.Building)
+	b.Grow(80)
+	b.WriteString(u.Site.Name)
+	b.WriteString(", ")
+	b.WriteString(u.Building)
 	if u.Floor > 0 {
-		fmt.Fprintf(&b, ", Floor %d", u.Floor)
+		b.WriteString(", Floor ")
+		b.WriteString(strconv.Itoa(u.Floor))
 	}
-	b.WriteString(", " + u.Name)
+	b.WriteString(", ")
+	b.WriteString(u.Name)
 	switch {
-	case d.Room > 0 && d.Bed > 0:
-		fmt.Fprintf(&b, ", Room %d%02d, Bed %c", max(u.Floor, 0), d.Room, 'A'+d.Bed-1)
 	case d.Room > 0:
-		fmt.Fprintf(&b, ", Room %d%02d", max(u.Floor, 0), d.Room)
+		b.WriteString(", Room ")
+		b.WriteString(strconv.Itoa(floor*100 + int(d.Room)))
+		if d.Bed > 0 {
+			b.WriteString(", Bed ")
+			b.WriteByte('A' + d.Bed - 1)
+		}
 	case d.Class == NetworkSwitch || d.Class == UPS:
-		fmt.Fprintf(&b, ", IDF %d", max(u.Floor, 0))
+		b.WriteString(", IDF ")
+		b.WriteString(strconv.Itoa(floor))
 	}
 	return b.String()
 }
