@@ -233,6 +233,9 @@ func (d *Device) EngineID() string { return hex.EncodeToString(d.engineID(nil)) 
 func (d *Device) ifCount() int {
 	switch d.Class {
 	case NetworkSwitch:
+		if d.core {
+			return len(d.sw.ports) + len(d.Unit.Site.Units)
+		}
 		return len(d.sw.ports)
 	case WirelessAP:
 		return 3 // wired port and two radios

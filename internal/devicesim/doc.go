@@ -30,7 +30,8 @@
 // engine discovery and time-window reports. They implement the system group, IF-MIB
 // (ifTable and ifXTable), ENTITY-MIB (entPhysicalTable, one chassis), the snmpEngine
 // group, and by class UPS-MIB (UPSs), BRIDGE-MIB base port and forwarding tables and
-// LLDP-MIB local and remote tables (switches). Values are computed from the device on
+// LLDP-MIB local and remote tables (switches), and on cores a routed VLAN interface
+// per unit (ifIndex 1000+VLAN) with the site's ARP table (ipNetToMediaTable). Values are computed from the device on
 // each request; a device costs a few hundred bytes, not an OID tree.
 //
 // # Failures

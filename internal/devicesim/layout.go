@@ -44,6 +44,9 @@ type Site struct {
 	Units     []*Unit
 	Cores     []*Device
 	Gateways  []*Device
+
+	devices     []*Device // the site's devices, contiguous in Hospital.Devices
+	first, last int
 }
 
 // Unit is a clinical (or technical) unit on one floor: the address block, location and
@@ -57,6 +60,9 @@ type Unit struct {
 	Code     string // e.g. "icu3"
 	CareArea string
 	Prefix   netip.Prefix
+	// VLAN is the unit's VLAN (100 for the data centre, then 101, 102, ...), routed by
+	// the site's cores.
+	VLAN     int
 	Beds     int
 	Rooms    int
 	Devices  []*Device
@@ -116,6 +122,9 @@ func Generate(o LayoutOptions) (*Hospital, error) {
 			return nil, fmt.Errorf("%d devices from %s do not fit in 127.0.0.0/8", o.Devices, o.Base)
 		}
 	}
+	for _, s := range g.h.Sites {
+		s.devices = g.h.Devices[s.first:s.last:s.last]
+	}
 	return g.h, nil
 }
 
@@ -169,6 +178,8 @@ func (g *generator) site() error {
 		s.Buildings = append(s.Buildings, []string{"Tower A", "Tower B", "Pavilion C"}[b])
 	}
 	g.h.Sites = append(g.h.Sites, s)
+	first := len(g.h.Devices)
+	defer func() { s.first, s.last = first, len(g.h.Devices) }()
 
 	// The data centre: core pair, HL7 gateways and a UPS, on the core switches.
 	dc := g.unit(s, s.Buildings[0], 0, "DC", Admin)
@@ -360,7 +371,7 @@ func (g *generator) unit(s *Site, building string, floor int, kind, area string)
 	for k := 2; g.unitNamed(s, name); k++ {
 		name = fmt.Sprintf("%s%c", base, 'A'+k-1)
 	}
-	u := &Unit{Index: len(g.h.Units), Site: s, Building: building, Floor: floor, Name: name, CareArea: area,
+	u := &Unit{Index: len(g.h.Units), Site: s, Building: building, Floor: floor, Name: name, CareArea: area, VLAN: 100 + len(s.Units),
 		Code: strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(name))}
 	g.h.Units = append(g.h.Units, u)
 	s.Units = append(s.Units, u)

@@ -2,6 +2,7 @@ package devicesim
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -25,14 +26,29 @@ var systemGroup = []column{
 	}),
 }
 
-// ifTable rows are interfaces 1..ifCount.
+// ifTable rows are the interfaces in ifIndex order: ports 1..n, then on cores one
+// routed VLAN interface per unit of the site (ifIndex sviBase+VLAN).
 var ifRows = &table{
 	rows:  func(c *mctx) int { return c.d.ifCount() },
-	index: func(c *mctx, r int) []uint32 { return append(c.buf[:0], uint32(r+1)) },
+	index: func(c *mctx, r int) []uint32 { return append(c.buf[:0], uint32(ifIndexOf(c.d, r))) },
+}
+
+// sviBase numbers a core's VLAN interfaces: ifIndex sviBase+VLAN.
+const sviBase = 1000
+
+// ifIndexOf is the ifIndex of interface row r.
+func ifIndexOf(d *Device, r int) int {
+	if d.sw != nil && r >= len(d.sw.ports) {
+		return sviBase + d.Unit.Site.Units[r-len(d.sw.ports)].VLAN
+	}
+	return r + 1
 }
 
 // ifDescr is the interface's full name.
 func ifDescr(d *Device, n int) string {
+	if n > sviBase {
+		return "Vlan" + strconv.Itoa(n-sviBase)
+	}
 	switch d.Class {
 	case NetworkSwitch:
 		return d.Model.IfName(n)
@@ -57,6 +73,9 @@ func ifMAC(c *mctx, n int) Value {
 	var m [6]byte
 	switch d.Class {
 	case NetworkSwitch, WirelessAP:
+		if n > sviBase {
+			n = 0 // routed interfaces use the base MAC
+		}
 		m = d.portMAC(n)
 	default:
 		m = d.MAC
@@ -65,6 +84,9 @@ func ifMAC(c *mctx, n int) Value {
 }
 
 func ifSpeedMbps(d *Device, n int) uint32 {
+	if n > sviBase {
+		return 1000
+	}
 	if d.Class == NetworkSwitch && n > d.Model.Ports {
 		if d.core {
 			return 100000
@@ -75,7 +97,7 @@ func ifSpeedMbps(d *Device, n int) uint32 {
 }
 
 func ifUp(d *Device, n int) bool {
-	if d.Class == NetworkSwitch {
+	if d.Class == NetworkSwitch && n < sviBase {
 		return d.PortUp(n)
 	}
 	return true
@@ -91,35 +113,38 @@ func ifLastChange(c *mctx) uint32 {
 
 var ifGroup = []column{
 	scalar("1.3.6.1.2.1.2.1", func(c *mctx) Value { return intValue(int64(c.d.ifCount())) }),
-	col(ifRows, "1.3.6.1.2.1.2.2.1.1", always(func(_ *mctx, r int) Value { return intValue(int64(r + 1)) })),
-	col(ifRows, "1.3.6.1.2.1.2.2.1.2", always(func(c *mctx, r int) Value { return strValue(ifDescr(c.d, r+1)) })),
+	col(ifRows, "1.3.6.1.2.1.2.2.1.1", always(func(c *mctx, r int) Value { return intValue(int64(ifIndexOf(c.d, r))) })),
+	col(ifRows, "1.3.6.1.2.1.2.2.1.2", always(func(c *mctx, r int) Value { return strValue(ifDescr(c.d, ifIndexOf(c.d, r))) })),
 	col(ifRows, "1.3.6.1.2.1.2.2.1.3", always(func(c *mctx, r int) Value {
 		if c.d.Class == WirelessAP && r > 0 {
 			return intValue(71) // ieee80211
 		}
+		if ifIndexOf(c.d, r) > sviBase {
+			return intValue(136) // l3ipvlan
+		}
 		return intValue(6) // ethernetCsmacd
 	})),
 	col(ifRows, "1.3.6.1.2.1.2.2.1.5", always(func(c *mctx, r int) Value {
-		return gaugeValue(uint32(min(uint64(ifSpeedMbps(c.d, r+1))*1e6, 1<<32-1)))
+		return gaugeValue(uint32(min(uint64(ifSpeedMbps(c.d, ifIndexOf(c.d, r)))*1e6, 1<<32-1)))
 	})),
-	col(ifRows, "1.3.6.1.2.1.2.2.1.6", always(func(c *mctx, r int) Value { return ifMAC(c, r+1) })),
+	col(ifRows, "1.3.6.1.2.1.2.2.1.6", always(func(c *mctx, r int) Value { return ifMAC(c, ifIndexOf(c.d, r)) })),
 	col(ifRows, "1.3.6.1.2.1.2.2.1.7", always(func(c *mctx, r int) Value {
-		if c.d.Class == NetworkSwitch && !c.d.linkUp(uint16(r+1)) {
+		if n := ifIndexOf(c.d, r); c.d.Class == NetworkSwitch && n < sviBase && !c.d.linkUp(uint16(n)) {
 			return intValue(2)
 		}
 		return intValue(1)
 	})),
 	col(ifRows, "1.3.6.1.2.1.2.2.1.8", always(func(c *mctx, r int) Value {
-		if ifUp(c.d, r+1) {
+		if ifUp(c.d, ifIndexOf(c.d, r)) {
 			return intValue(1)
 		}
 		return intValue(2)
 	})),
 	col(ifRows, "1.3.6.1.2.1.2.2.1.9", always(func(c *mctx, _ int) Value { return ticksValue(ifLastChange(c)) })),
-	col(ifRows, "1.3.6.1.2.1.31.1.1.1.1", always(func(c *mctx, r int) Value { return strValue(ifShortName(ifDescr(c.d, r+1))) })),
-	col(ifRows, "1.3.6.1.2.1.31.1.1.1.15", always(func(c *mctx, r int) Value { return gaugeValue(ifSpeedMbps(c.d, r+1)) })),
+	col(ifRows, "1.3.6.1.2.1.31.1.1.1.1", always(func(c *mctx, r int) Value { return strValue(ifShortName(ifDescr(c.d, ifIndexOf(c.d, r)))) })),
+	col(ifRows, "1.3.6.1.2.1.31.1.1.1.15", always(func(c *mctx, r int) Value { return gaugeValue(ifSpeedMbps(c.d, ifIndexOf(c.d, r))) })),
 	col(ifRows, "1.3.6.1.2.1.31.1.1.1.18", always(func(c *mctx, r int) Value {
-		if c.d.sw != nil {
+		if c.d.sw != nil && r < len(c.d.sw.ports) {
 			if p := c.d.sw.ports[r]; p != nil {
 				return strValue(p.Name)
 			}
@@ -354,9 +379,36 @@ var upsGroup = []column{
 	})),
 }
 
+// ipNetToMediaTable on cores, the site's default gateways: one entry per reachable
+// device of the site, indexed by the unit's VLAN interface and the device's address.
+var arpRows = &table{
+	rows: func(c *mctx) int { return len(c.d.Unit.Site.devices) },
+	index: func(c *mctx, r int) []uint32 {
+		d := c.d.Unit.Site.devices[r]
+		return append(c.buf[:0], uint32(sviBase+d.Unit.VLAN), d.ip>>24, d.ip>>16&0xff, d.ip>>8&0xff, d.ip&0xff)
+	},
+}
+
+func arp(sub string, f func(d *Device) Value) column {
+	return col(arpRows, "1.3.6.1.2.1.4.22.1."+sub, func(c *mctx, r int) (Value, bool) {
+		d := c.d.Unit.Site.devices[r]
+		return f(d), d != c.d && d.Reachable()
+	})
+}
+
+var arpGroup = []column{
+	arp("1", func(d *Device) Value { return intValue(int64(sviBase + d.Unit.VLAN)) }),
+	arp("2", func(d *Device) Value { return bytesValue(d.MAC[:]) }),
+	arp("3", func(d *Device) Value {
+		ip := d.IP().As4()
+		return Value{Type: tagIPAddress, Bytes: ip[:]}
+	}),
+	arp("4", func(*Device) Value { return intValue(3) }), // dynamic
+}
+
 // views builds the view of each kind of device.
 type views struct {
-	host, switches, ups view
+	host, switches, cores, ups view
 }
 
 func buildViews(maxMsg int) *views {
@@ -364,6 +416,7 @@ func buildViews(maxMsg int) *views {
 	return &views{
 		host:     newView(systemGroup, ifGroup, entityGroup, eng),
 		switches: newView(systemGroup, ifGroup, entityGroup, eng, bridgeGroup, lldpGroup),
+		cores:    newView(systemGroup, ifGroup, entityGroup, eng, bridgeGroup, lldpGroup, arpGroup),
 		ups:      newView(systemGroup, ifGroup, entityGroup, eng, upsGroup),
 	}
 }
@@ -371,6 +424,9 @@ func buildViews(maxMsg int) *views {
 func (v *views) of(d *Device) view {
 	switch d.Class {
 	case NetworkSwitch:
+		if d.core {
+			return v.cores
+		}
 		return v.switches
 	case UPS:
 		return v.ups

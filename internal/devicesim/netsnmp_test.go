@@ -194,6 +194,25 @@ func TestNetSNMPTopologyIsDiscoverable(t *testing.T) {
 	if got := lldp[fmt.Sprintf("1.0.8802.1.1.2.1.4.1.1.9.0.%d.1", sw.Port)]; got != `STRING: "`+sw.Name+`"` {
 		t.Errorf("core LLDP on port %d: %q, want %s", sw.Port, got, sw.Name)
 	}
+	// The core routes the units: its ARP table maps each live device's address to its
+	// MAC on the unit's VLAN interface, and leaves out the one that is down.
+	arp := lines(mustSNMP(t, "snmpbulkwalk", "-v2c", "-c", "public", core, "1.3.6.1.2.1.4.22.1.2"))
+	for _, d := range sw.Unit.Devices {
+		ip := d.IP().As4()
+		key := fmt.Sprintf("1.3.6.1.2.1.4.22.1.2.%d.%d.%d.%d.%d", sviBase+sw.Unit.VLAN, ip[0], ip[1], ip[2], ip[3])
+		got, ok := arp[key]
+		switch {
+		case d == victim && ok:
+			t.Errorf("ARP entry for %s, which is down", d.Name)
+		case d != victim && got != "Hex-STRING: "+strings.ToUpper(strings.ReplaceAll(d.MACString(), ":", " "))+" ":
+			t.Errorf("ARP entry of %s: %q", d.Name, got)
+		}
+	}
+	// A full walk of the core is in strictly increasing order (net-snmp checks).
+	all := lines(mustSNMP(t, "snmpwalk", "-v2c", "-c", "public", core, "1.3.6.1.2.1"))
+	if got := all[fmt.Sprintf("1.3.6.1.2.1.2.2.1.2.%d", sviBase+sw.Unit.VLAN)]; got != fmt.Sprintf(`STRING: "Vlan%d"`, sw.Unit.VLAN) {
+		t.Errorf("core ifDescr of the unit's VLAN interface: %q", got)
+	}
 }
 
 func macOID(m [6]byte) string {
