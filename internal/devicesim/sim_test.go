@@ -106,6 +106,17 @@ func TestEveryV3ProtocolPairWithGosnmp(t *testing.T) {
 			}
 		})
 	}
+	// After a reboot the manager's idea of engine boots is stale: the agent says so with
+	// an authenticated notInTimeWindow report and the manager resynchronises.
+	g0 := client(t, s, d, gosnmp.Version3, &users[0])
+	getString(t, g0, oidSysName)
+	s.Reboot(d)
+	if got := getString(t, g0, oidSysName); got != d.Name {
+		t.Fatalf("after reboot: sysName %q", got)
+	}
+	if s.stats.usm[usmNotInTimeWindows-1].Load() == 0 {
+		t.Fatal("no notInTimeWindow report after a reboot")
+	}
 	// A wrong passphrase gets nothing but a wrongDigest report.
 	bad := DefaultUsers[0]
 	bad.AuthPassphrase = "not-the-passphrase"
