@@ -67,6 +67,9 @@ func demo(args []string) error {
 	}
 	if sc != nil {
 		if err := sc.Validate(h); err != nil {
+			if f.scenario == "default" {
+				return fmt.Errorf("the default scenario needs --devices 156 or more (or --scenario none): %d devices lack some of its targets", f.devices)
+			}
 			return fmt.Errorf("scenario: %w (try more --devices)", err)
 		}
 	}

@@ -163,6 +163,13 @@ func TestCareAreasAndClassesAppear(t *testing.T) {
 }
 
 func TestSmallHospitalOpensWithTheDemoUnits(t *testing.T) {
+	// cmd/cmdb/demo.go says the default scenario needs 156 devices.
+	if h := generate(t, 1, 155); DefaultScenario().Validate(h) == nil {
+		t.Fatal("the default scenario fits in 155 devices: update the demo's message")
+	}
+	if h := generate(t, 1, 156); DefaultScenario().Validate(h) != nil {
+		t.Fatal("the default scenario does not fit in 156 devices: update the demo's message")
+	}
 	h := generate(t, 1234, 200)
 	var got []string
 	for _, u := range h.Units {
