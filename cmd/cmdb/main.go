@@ -15,6 +15,8 @@ import (
 
 const usage = `usage:
   cmdb [serve] [flags]             run the CMDB server
+  cmdb demo [--listen ADDR] [--devices N] [--data-dir DIR]
+                                   a simulated hospital, a collector and the cmdb
   cmdb check-config --config FILE  validate a policy file and exit
   cmdb token create --role R --name N   create an API token (printed once)
   cmdb store [--listen 127.0.0.1:27017] [--data-dir DIR]
@@ -41,6 +43,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args)
+	case "demo":
+		err = demo(args)
 	case "check-config":
 		err = checkConfig(args)
 	case "token":
