@@ -63,6 +63,7 @@ type Server struct {
 	registry  *prometheus.Registry
 	listener  net.Listener
 	http      *http.Server
+	tls       bool // serving HTTPS (http.Server sets TLSConfig itself for HTTP/2)
 
 	adminTokenPath string
 }
@@ -156,6 +157,7 @@ func (s *Server) init(ctx context.Context) error {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
 	}
 	if s.http.TLSConfig != nil {
+		s.tls = true
 		s.listener = tls.NewListener(s.listener, s.http.TLSConfig)
 	}
 	return nil
@@ -166,7 +168,7 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // URL is the base URL of the HTTP server.
 func (s *Server) URL() string {
-	if s.http.TLSConfig != nil {
+	if s.tls {
 		return "https://" + s.Addr()
 	}
 	return "http://" + s.Addr()
