@@ -16,6 +16,10 @@ import (
 const usage = `usage:
   cmdb [serve] [flags]             run the CMDB server
   cmdb check-config --config FILE  validate a policy file and exit
+  cmdb import --csv FILE [--url URL] [--token TOKEN]
+                                   import assets into a running cmdb; bad rows are listed
+  cmdb export --csv [--out FILE] [--site S] [--care-area A] [--url URL] [--token TOKEN]
+                                   export assets as CSV (the import format)
   cmdb version
 
 serve flags:
@@ -39,6 +43,10 @@ func main() {
 		err = serve(args)
 	case "check-config":
 		err = checkConfig(args)
+	case "import":
+		err = importCSV(args)
+	case "export":
+		err = exportCSV(args)
 	case "version":
 		fmt.Println("cmdb", server.Version)
 	case "help":

@@ -112,27 +112,28 @@ func (s *Service) applyIdentity(b *batch, a *Asset, o *discovery.Observation, ch
 	}
 	var reported []string
 	for _, m := range id.MACs {
-		n := NormalizeMAC(m)
-		if n == "" || slices.Contains(reported, n) {
-			continue
+		if n := NormalizeMAC(m); n != "" && !slices.Contains(reported, n) {
+			reported = append(reported, n)
 		}
-		reported = append(reported, n)
-		if slices.Contains(a.MACAddresses, n) {
-			continue
-		}
-		s.takeAway(b, a, "mac:"+n, "macAddresses", n, o, chg)
-		before := strings.Join(a.MACAddresses, ",")
-		a.MACAddresses = append(a.MACAddresses, n)
-		slices.Sort(a.MACAddresses)
-		chg("macAddresses", before, strings.Join(a.MACAddresses, ","))
 	}
-	// An SNMP agent reports every interface it has: a MAC it no longer reports went
-	// with a swapped NIC. Other sources name one address and prove nothing about the
-	// rest; MACs a person set stay.
-	if len(reported) > 0 && o.Source.Channel() == "snmp" && a.Authority["macAddresses"] <= inv {
+	if len(reported) > 0 {
+		for _, n := range reported {
+			if !slices.Contains(a.MACAddresses, n) {
+				s.takeAway(b, a, "mac:"+n, "macAddresses", n, o, chg)
+			}
+		}
 		before := strings.Join(a.MACAddresses, ",")
-		a.MACAddresses = slices.DeleteFunc(a.MACAddresses, func(m string) bool { return !slices.Contains(reported, m) })
-		if after := strings.Join(a.MACAddresses, ","); after != before {
+		// An SNMP agent reports every interface it has: a MAC it no longer reports
+		// went with a swapped NIC. Other sources name one address and prove nothing
+		// about the rest; MACs a person set stay.
+		next := slices.Clone(reported)
+		if o.Source.Channel() != "snmp" || a.Authority["macAddresses"] > inv {
+			next = append(next, a.MACAddresses...)
+		}
+		slices.Sort(next)
+		next = slices.Compact(next)
+		if after := strings.Join(next, ","); after != before {
+			a.MACAddresses = next
 			chg("macAddresses", before, after)
 		}
 	}

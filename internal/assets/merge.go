@@ -36,7 +36,7 @@ func (s *Service) match(b *batch, o *discovery.Observation) matched {
 			continue
 		}
 		a := b.get(id)
-		if a == nil || a.MergedInto != "" || conflicts(o, a) {
+		if a == nil || a.MergedInto != "" || conflicts(o, a) || k.rank == RankIP && disagrees(o, a) {
 			// A weaker hint (IP, name) pointing at another device: not this one.
 			continue
 		}
@@ -59,6 +59,28 @@ func (s *Service) match(b *batch, o *discovery.Observation) matched {
 		}
 	}
 	return m
+}
+
+// disagrees reports whether an observation that shares only an address with an asset
+// names it differently (sysName, HL7 application) or shows none of its MACs: then the
+// address moved to another device (DHCP) rather than the device changing its name.
+func disagrees(o *discovery.Observation, a *Asset) bool {
+	id := o.Identity
+	if id.SysName != "" && a.SysName != "" && !strings.EqualFold(id.SysName, a.SysName) {
+		return true
+	}
+	if id.HL7App != "" && a.HL7App != "" && !strings.EqualFold(id.HL7App, a.HL7App) {
+		return true
+	}
+	if len(id.MACs) > 0 && len(a.MACAddresses) > 0 {
+		for _, m := range id.MACs {
+			if slices.Contains(a.MACAddresses, NormalizeMAC(m)) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // recordsConflict reports whether two records disagree on an identifier a device

@@ -106,6 +106,7 @@ func (s *Server) init(ctx context.Context) error {
 	if s.incidents, err = incidents.NewEngine(ctx, ist, s.assets, incidents.EngineOptions{Policy: s.cfg.Policy, Logger: log}); err != nil {
 		return err
 	}
+	s.assets.SetIncidentCounter(incidentHistory{s.incidents})
 	s.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
