@@ -118,6 +118,9 @@ func (s *Service) importRow(b *batch, row *ImportRow, actor, requestID string) (
 		}
 		if len(hits) == 1 {
 			target = b.get(hits[0])
+			if err := identifierClash(target, &row.Edit); err != nil {
+				return 0, err
+			}
 		}
 	}
 	var scratch *Asset
@@ -165,6 +168,29 @@ func (s *Service) importRow(b *batch, row *ImportRow, actor, requestID string) (
 		rec(c.field, c.before, c.after)
 	}
 	return outcome, nil
+}
+
+// identifierClash refuses a row matched through one identifier that gives the asset
+// another value of a second one (e.g. the serial of one pump under another tag): that
+// is a typo or two devices, and guessing which would corrupt one of them. Changing an
+// identifier on purpose takes the id column.
+func identifierClash(a *Asset, e *Edit) error {
+	check := func(col, cur string, v *string, normalize func(string) string) error {
+		if v == nil || cur == "" || normalize(*v) == "" || normalize(*v) == normalize(cur) {
+			return nil
+		}
+		return fmt.Errorf("%s %q differs from %q of the asset %s it matched: give the id column to change it", col, *v, cur, a.ID)
+	}
+	if err := check("asset_tag", a.Biomed.AssetTag, e.AssetTag, norm); err != nil {
+		return err
+	}
+	if err := check("eui64", a.EUI64, e.EUI64, NormalizeEUI64); err != nil {
+		return err
+	}
+	if e.Manufacturer == nil || norm(*e.Manufacturer) == norm(a.Manufacturer) {
+		return check("serial_number", a.SerialNumber, e.SerialNumber, norm)
+	}
+	return nil
 }
 
 // ExportCSV writes the assets matching f as CSV.
