@@ -332,3 +332,27 @@ func TestImport5000RowsWithBadRows(t *testing.T) {
 		t.Fatal("the row with a taken serial was imported")
 	}
 }
+
+func TestReplacedVersionsAreCompacted(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var id string
+	for i := range 6 {
+		id = f.see(ip("10.5.0.1"), name("ups-1"), func(o *discovery.Observation) { o.Identity.SysDescr = fmt.Sprint("fw ", i) }).Asset.ID
+	}
+	stale := f.st.StaleVersions()
+	if embedded := stale > 0; embedded {
+		n, err := f.st.Compact(ctx)
+		if err != nil || n != stale || f.st.StaleVersions() != 0 {
+			t.Fatalf("compacted %d of %d (err %v), %d left", n, stale, err, f.st.StaleVersions())
+		}
+	}
+	f.open()
+	a, ok := f.svc.Get(id)
+	if !ok || a.SysDescr != "fw 5" || f.svc.Count() != 1 {
+		t.Fatalf("after compaction and restart: %+v", a)
+	}
+	if f.st.StaleVersions() != 0 {
+		t.Fatalf("%d stale versions found at load after compaction", f.st.StaleVersions())
+	}
+}

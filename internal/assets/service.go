@@ -106,6 +106,9 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 		return nil, err
 	}
 	s.log.Info("assets loaded", "count", len(all), "recalls", len(s.recalls))
+	if s.store.StaleVersions() > 0 {
+		go s.compact()
+	}
 	return s, nil
 }
 
@@ -505,7 +508,25 @@ func (s *Service) persist(ctx context.Context, b *batch) error {
 			b.work[id].persistedSeen = b.work[id].LastSeenAt
 		}
 	}
+	if s.store.StaleVersions() >= compactAfter {
+		go s.compact()
+	}
 	return nil
+}
+
+// compact deletes replaced asset versions in the background (embedded store).
+func (s *Service) compact() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	n, err := s.store.Compact(ctx)
+	if err != nil {
+		s.log.Warn("deleting replaced asset versions", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Debug("deleted replaced asset versions", "count", n, "took", time.Since(start))
+	}
 }
 
 // reload replaces a cached asset by the stored one after a concurrent write.

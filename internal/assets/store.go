@@ -34,6 +34,11 @@ type Store struct {
 	// versioned: guard writes with the version field (MongoDB). The embedded store only
 	// answers single-key _id filters without a Go-side scan, and has one writer anyway.
 	versioned bool
+	// appendOnly (embedded store): every write of an asset inserts a new version
+	// document instead of updating one; see store_versions.go.
+	appendOnly bool
+	versions   *store.Partitioned
+	gc         versionGC
 }
 
 // OpenStore prepares the asset collections and their indexes.
@@ -46,7 +51,13 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{assets: a, history: h, claims: s.DB.Collection("asset_claims"), recalls: s.DB.Collection("recalls"), versioned: !s.Embedded}
+	st := &Store{assets: a, history: h, claims: s.DB.Collection("asset_claims"), recalls: s.DB.Collection("recalls"),
+		versioned: !s.Embedded, appendOnly: s.Embedded}
+	if st.appendOnly {
+		if st.versions, err = s.Partitioned(ctx, "asset_versions"); err != nil {
+			return nil, err
+		}
+	}
 	if !s.Embedded {
 		// Only useful where they are used: MongoDB. FerretDB/SQLite ignores them for
 		// anything but _id, and each index slows its writes.
@@ -62,6 +73,9 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 
 // LoadAll reads every asset; the service keeps them in memory.
 func (s *Store) LoadAll(ctx context.Context) ([]*Asset, error) {
+	if s.appendOnly {
+		return s.loadVersions(ctx, nil)
+	}
 	var out []*Asset
 	err := store.FindAll(ctx, s.assets, nil, func(a Asset) error {
 		a.persistedSeen = a.LastSeenAt
@@ -76,6 +90,16 @@ func (s *Store) LoadAll(ctx context.Context) ([]*Asset, error) {
 
 // Load reads one asset.
 func (s *Store) Load(ctx context.Context, id string) (*Asset, error) {
+	if s.appendOnly {
+		list, err := s.loadVersions(ctx, &id)
+		if err != nil {
+			return nil, err
+		}
+		if len(list) == 0 {
+			return nil, fmt.Errorf("loading asset %s: %w", id, ErrNotFound)
+		}
+		return list[0], nil
+	}
 	var a Asset
 	err := s.assets.For(id).FindOne(ctx, bson.M{"_id": id}).Decode(&a)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -90,6 +114,9 @@ func (s *Store) Load(ctx context.Context, id string) (*Asset, error) {
 
 // Save writes the asset whose previous stored version is prev (0: new).
 func (s *Store) Save(ctx context.Context, a *Asset, prev int64) error {
+	if s.appendOnly {
+		return s.writeVersions(ctx, []*Asset{a}, []int64{prev})
+	}
 	col := s.assets.For(a.ID)
 	if prev == 0 {
 		if _, err := col.InsertOne(ctx, a); err != nil {
@@ -206,6 +233,9 @@ func (s *Store) Bucket(ctx context.Context, assetID string, gen, n int) ([]Chang
 
 // InsertMany writes new assets, grouped by partition so each group is one round trip.
 func (s *Store) InsertMany(ctx context.Context, list []*Asset) error {
+	if s.appendOnly {
+		return s.writeVersions(ctx, list, make([]int64, len(list)))
+	}
 	byCol := map[*mongo.Collection][]any{}
 	var order []*mongo.Collection
 	for _, a := range list {
