@@ -68,4 +68,12 @@ func BenchmarkApplyStateChanges(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
+	start := time.Now()
+	stale := st.StaleVersions()
+	if n, err := st.Compact(ctx); err != nil {
+		b.Fatal(err)
+	} else if n > 0 {
+		b.Logf("compacted %d of %d replaced versions in %s", n, stale, time.Since(start))
+	}
 }
