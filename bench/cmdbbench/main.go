@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,17 @@ func main() {
 	mongo := flag.String("mongo-uri", os.Getenv("MEDCMDB_BENCH_MONGO_URI"), "MongoDB URI; empty = embedded store")
 	querySamples := flag.Int("query-samples", 200, "samples per dashboard query")
 	batchSamples := flag.Int("batch-samples", 10, "samples per 1,000-observation batch")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cmdbbench:", err)
+			os.Exit(2)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1000 {
@@ -40,6 +51,7 @@ func main() {
 		}
 		if err := run(n, *mongo, *querySamples, *batchSamples); err != nil {
 			fmt.Fprintln(os.Stderr, "cmdbbench:", err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 	}
@@ -195,50 +207,46 @@ func run(n int, mongoURI string, querySamples, batchSamples int) error {
 	}
 	at := t0.Add(time.Hour)
 	seq := 0
-	// Each batch flips 1,000 devices between UP and DOWN: 1,000 state changes, each a
-	// status change with a history entry (and, through the API, an incident).
-	batch := func(i int, state func(round int) discovery.State) []map[string]any {
+	// State-change batches come in pairs over the same 1,000 devices: DOWN, then UP
+	// again, so every sample is 1,000 real state changes (each a status change with a
+	// history entry and, through the API, an incident opened or resolved) and the
+	// inventory ends healthy. Refresh batches go to devices no batch touched.
+	toMaps := func(obs []discovery.Observation) []map[string]any {
+		b, _ := json.Marshal(obs)
+		var m []map[string]any
+		_ = json.Unmarshal(b, &m)
+		return m
+	}
+	batch := func(first int, state discovery.State) []discovery.Observation {
 		at = at.Add(time.Second)
-		var obs []map[string]any
+		var obs []discovery.Observation
 		for k := range 1000 {
 			seq++
-			d := (i*1000 + k) % n
-			o := device(d, at, fmt.Sprintf("b-%d", seq), state(i*1000/n+i))
-			b, _ := json.Marshal(o)
-			var m map[string]any
-			_ = json.Unmarshal(b, &m)
-			obs = append(obs, m)
+			obs = append(obs, device((first+k)%n, at, fmt.Sprintf("b-%d", seq), state))
 		}
 		return obs
 	}
-	flip := func(round int) discovery.State {
-		if round%2 == 0 {
+	flip := func(i int) discovery.State {
+		if i%2 == 0 {
 			return discovery.StateDown
 		}
 		return discovery.StateUp
 	}
 	if err := add(measure("Apply: 1,000 state changes (assets only)", batchSamples, func(i int) error {
-		var obs []discovery.Observation
-		at = at.Add(time.Second)
-		for k := range 1000 {
-			seq++
-			d := (n/2 + i*1000 + k) % n
-			obs = append(obs, device(d, at, fmt.Sprintf("a-%d", seq), flip(i)))
-		}
-		_, err := svc.Apply(ctx, obs, "bench")
+		_, err := svc.Apply(ctx, batch(n/2+i/2*1000, flip(i)), "bench")
 		return err
 	})); err != nil {
 		return err
 	}
 	const report = `mutation($b: ObservationBatch!) { reportObservations(batch: $b) { accepted duplicates rejected { reason } } }`
 	if err := add(measure("reportObservations: 1,000 state changes (API, with incidents)", batchSamples, func(i int) error {
-		_, err := c.do(report, map[string]any{"b": map[string]any{"collector": "bench", "observations": batch(i, flip)}})
+		_, err := c.do(report, map[string]any{"b": map[string]any{"collector": "bench", "observations": toMaps(batch(i/2*1000, flip(i)))}})
 		return err
 	})); err != nil {
 		return err
 	}
 	if err := add(measure("reportObservations: 1,000 refreshes, no change (API)", batchSamples, func(i int) error {
-		_, err := c.do(report, map[string]any{"b": map[string]any{"collector": "bench", "observations": batch(i, func(int) discovery.State { return discovery.StateUp })}})
+		_, err := c.do(report, map[string]any{"b": map[string]any{"collector": "bench", "observations": toMaps(batch(n/4+i*1000, discovery.StateUp))}})
 		return err
 	})); err != nil {
 		return err

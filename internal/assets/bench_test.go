@@ -29,8 +29,14 @@ func benchDevice(i int, at time.Time, id string, down bool) discovery.Observatio
 }
 
 // BenchmarkApplyStateChanges applies batches of 1,000 state changes (UP <-> DOWN) to
-// an inventory of MEDCMDB_BENCH_ASSETS assets (default 5,000) on the test store.
+// an inventory of MEDCMDB_BENCH_ASSETS assets (default 5,000) on the test store, with
+// append-only versions and, as the baseline, with in-place updates.
 func BenchmarkApplyStateChanges(b *testing.B) {
+	b.Run("append-only", func(b *testing.B) { benchApply(b, true) })
+	b.Run("in-place", func(b *testing.B) { benchApply(b, false) })
+}
+
+func benchApply(b *testing.B, appendOnly bool) {
 	n := 5000
 	if v, err := strconv.Atoi(os.Getenv("MEDCMDB_BENCH_ASSETS")); err == nil && v >= 1000 {
 		n = v
@@ -40,6 +46,7 @@ func BenchmarkApplyStateChanges(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	st.SetAppendOnly(appendOnly)
 	svc, err := assets.NewService(ctx, st, assets.Options{Logger: testkit.Logger()})
 	if err != nil {
 		b.Fatal(err)

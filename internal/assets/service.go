@@ -508,7 +508,12 @@ func (s *Service) persist(ctx context.Context, b *batch) error {
 			b.work[id].persistedSeen = b.work[id].LastSeenAt
 		}
 	}
-	if s.store.StaleVersions() >= compactAfter {
+	// Deleting versions scans every partition it touches, so it waits until about
+	// half the table is stale: each version then costs a few row reads to delete.
+	s.mu.RLock()
+	live := len(s.assets)
+	s.mu.RUnlock()
+	if s.store.StaleVersions() >= max(compactAfter, live) {
 		go s.compact()
 	}
 	return nil

@@ -188,5 +188,10 @@ func (s *Store) Compact(ctx context.Context) (int, error) {
 	return deleted, nil
 }
 
-// compactAfter is how many replaced versions trigger a background compaction.
+// compactAfter is the least number of replaced versions that triggers a background
+// compaction (the service waits for as many as there are assets).
 const compactAfter = 2000
+
+// SetAppendOnly switches the write strategy on an embedded store, for benchmarks that
+// compare append-only versions with in-place updates; call it before any write.
+func (s *Store) SetAppendOnly(on bool) { s.appendOnly = on && s.versions != nil }
