@@ -519,7 +519,6 @@ func (s *Service) persist(ctx context.Context, b *batch) error {
 	return nil
 }
 
-
 // reload replaces a cached asset by the stored one after a concurrent write.
 func (s *Service) reload(ctx context.Context, id string) {
 	a, err := s.store.Load(ctx, id)
