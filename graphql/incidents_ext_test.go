@@ -14,16 +14,16 @@ import (
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
-// registry is an asset source for the real engine behind the API.
-type registry struct{ fakeAssets }
+// engineAssets is an asset source for the real engine behind the API.
+type engineAssets struct{ fakeAssets }
 
-func (r *registry) Each(fn func(*assets.Asset)) {
+func (r *engineAssets) Each(fn func(*assets.Asset)) {
 	for _, a := range r.list {
 		fn(a)
 	}
 }
 
-func (r *registry) Dependents(id string) []string {
+func (r *engineAssets) Dependents(id string) []string {
 	var out []string
 	for _, a := range r.list {
 		for _, u := range a.Upstream {
@@ -38,7 +38,7 @@ func (r *registry) Dependents(id string) []string {
 func TestIncidentNotesMaintenanceAndCorrelationFields(t *testing.T) {
 	ctx := context.Background()
 	s := testkit.Store(t)
-	reg := &registry{}
+	reg := &engineAssets{}
 	sw := &assets.Asset{ID: "sw", Name: "sw-1", Class: assets.ClassNetworkSwitch, Location: assets.Location{CareArea: "ICU"},
 		Channels: []*assets.Channel{{Collector: "c", Channel: "snmp", State: "DOWN", Conditions: []string{"snmp.unreachable"}}}}
 	mon := &assets.Asset{ID: "mon", Name: "mon-1", Class: assets.ClassPatientMonitor, Location: assets.Location{CareArea: "ICU"},

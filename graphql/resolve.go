@@ -155,14 +155,23 @@ func str(m map[string]any, k string) string {
 	return s
 }
 
-// assetFilter converts the AssetFilter input.
+// assetFilter converts the AssetFilter input (fields added in assets_types.go too).
 func assetFilter(args map[string]any) assets.Filter {
 	m, _ := args["filter"].(map[string]any)
-	return assets.Filter{
+	f := assets.Filter{
 		Class: assets.Class(str(m, "class")), Status: assets.Status(str(m, "status")),
 		Site: str(m, "site"), CareArea: str(m, "careArea"), IP: str(m, "ip"),
 		SerialNumber: str(m, "serialNumber"), Search: str(m, "search"),
+		Building: str(m, "building"), Unit: str(m, "unit"), AssetTag: str(m, "assetTag"),
+		Owner: str(m, "owner"), SupportGroup: str(m, "supportGroup"),
 	}
+	if v, ok := m["pmOverdue"].(bool); ok {
+		f.PMOverdue = &v
+	}
+	if v, ok := m["recalled"].(bool); ok {
+		f.Recalled = &v
+	}
+	return f
 }
 
 // incidentFilter converts the IncidentFilter input.

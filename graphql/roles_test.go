@@ -32,6 +32,16 @@ var roleTable = []struct {
 	{"maintenanceWindows", `{ maintenanceWindows { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
 	{"createMaintenanceWindow", `mutation { createMaintenanceWindow(input: {site: "s", reason: "r", end: "2030-01-01T00:00:00Z"}) { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
 	{"cancelMaintenanceWindow", `mutation { cancelMaintenanceWindow(id: "x") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
+	{"assetHealth", `{ assetHealth { total } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"recalls", `{ recalls { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"assetsCSV", `{ assetsCSV }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"updateAsset", `mutation { updateAsset(id: "a1", input: {}) { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"retireAsset", `mutation { retireAsset(id: "a1") { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"addAssetRelation", `mutation { addAssetRelation(id: "a1", kind: CONNECTED_TO, upstream: "a2") { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"removeAssetRelation", `mutation { removeAssetRelation(id: "a1", kind: CONNECTED_TO, upstream: "a2") { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"addRecall", `mutation { addRecall(input: {manufacturer: "m", model: "x", reference: "r"}) { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"removeRecall", `mutation { removeRecall(id: "r1") }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"importAssets", `mutation { importAssets(csv: "id\n") { created } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 }
 
 func TestEveryRoleOnEveryField(t *testing.T) {

@@ -67,28 +67,8 @@ func init() {
 				"sources":          {Type: nonNullList(gql.String), Resolve: a(func(x *assets.Asset) any { return nonNilStrings(x.Sources) })},
 				"firstSeenAt":      {Type: gql.NewNonNull(timeScalar), Resolve: a(func(x *assets.Asset) any { return x.FirstSeenAt })},
 				"lastSeenAt":       {Type: timeScalar, Resolve: a(func(x *assets.Asset) any { return x.LastSeenAt })},
-				"riskScore":        {Type: gql.Int, Resolve: a(func(x *assets.Asset) any { return x.RiskScore })},
 				"patientConnected": {Type: gql.NewNonNull(gql.Boolean), Resolve: a(func(x *assets.Asset) any { return x.PatientConnected })},
 				"activeConditions": {Type: nonNullList(gql.String), Resolve: a(func(x *assets.Asset) any { return nonNilStrings(x.ActiveConditions()) })},
-				"history": {
-					Type: nonNullList(assetChangeType),
-					Args: gql.FieldConfigArgument{"first": {Type: gql.Int, DefaultValue: 50}},
-					Resolve: func(p gql.ResolveParams) (any, error) {
-						x := p.Source.(*assets.Asset)
-						first, _ := p.Args["first"].(int)
-						if first < 0 || first > MaxPageSize {
-							return nil, errorf(CodeBadUserInput, "history.first: must be between 0 and %d", MaxPageSize)
-						}
-						cs, err := deps(p.Context).Assets.History(p.Context, x, first)
-						if err != nil {
-							return nil, internal(err)
-						}
-						if cs == nil {
-							cs = []assets.Change{}
-						}
-						return cs, nil
-					},
-				},
 				"incidents": {
 					Type: nonNullList(incidentType),
 					Args: gql.FieldConfigArgument{"open": {Type: gql.Boolean}},

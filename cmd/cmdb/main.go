@@ -21,6 +21,10 @@ const usage = `usage:
   cmdb token create --role R --name N   create an API token (printed once)
   cmdb store [--listen 127.0.0.1:27017] [--data-dir DIR]
                                    run only the embedded store, for several cmdb processes
+  cmdb import --csv FILE [--url URL] [--token TOKEN]
+                                   import assets into a running cmdb; bad rows are listed
+  cmdb export --csv [--out FILE] [--site S] [--care-area A] [--url URL] [--token TOKEN]
+                                   export assets as CSV (the import format)
   cmdb version
 
 serve flags:
@@ -51,6 +55,10 @@ func main() {
 		err = tokenCmd(args)
 	case "store":
 		err = storeCmd(args)
+	case "import":
+		err = importCSV(args)
+	case "export":
+		err = exportCSV(args)
 	case "version":
 		fmt.Println("cmdb", server.Version)
 	case "help":

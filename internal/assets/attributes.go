@@ -87,6 +87,16 @@ func (s *Service) applyIdentity(b *batch, a *Asset, o *discovery.Observation, ch
 		setField(a, "location.careArea", &a.Location.CareArea, l.CareArea, loc, chg)
 		setField(a, "location.room", &a.Location.Room, l.Room, loc, chg)
 		setField(a, "location.bed", &a.Location.Bed, l.Bed, loc, chg)
+		// A structured sysLocation ("building=Tower A; room=312") fills what the
+		// range or point of care did not say, at the weaker system-group authority.
+		if p := ParseSysLocation(l.Raw); !p.IsZero() {
+			setField(a, "location.building", &a.Location.Building, p.Building, sys, chg)
+			setField(a, "location.floor", &a.Location.Floor, p.Floor, sys, chg)
+			setField(a, "location.unit", &a.Location.Unit, p.Unit, sys, chg)
+			setField(a, "location.careArea", &a.Location.CareArea, p.CareArea, sys, chg)
+			setField(a, "location.room", &a.Location.Room, p.Room, sys, chg)
+			setField(a, "location.bed", &a.Location.Bed, p.Bed, sys, chg)
+		}
 	}
 
 	if o.Address != nil && o.Address.IP != "" && !slices.Contains(a.IPAddresses, o.Address.IP) {
@@ -100,16 +110,32 @@ func (s *Service) applyIdentity(b *batch, a *Asset, o *discovery.Observation, ch
 		}
 		chg("ipAddresses", before, strings.Join(a.IPAddresses, ","))
 	}
+	var reported []string
 	for _, m := range id.MACs {
-		n := NormalizeMAC(m)
-		if n == "" || slices.Contains(a.MACAddresses, n) {
-			continue
+		if n := NormalizeMAC(m); n != "" && !slices.Contains(reported, n) {
+			reported = append(reported, n)
 		}
-		s.takeAway(b, a, "mac:"+n, "macAddresses", n, o, chg)
+	}
+	if len(reported) > 0 {
+		for _, n := range reported {
+			if !slices.Contains(a.MACAddresses, n) {
+				s.takeAway(b, a, "mac:"+n, "macAddresses", n, o, chg)
+			}
+		}
 		before := strings.Join(a.MACAddresses, ",")
-		a.MACAddresses = append(a.MACAddresses, n)
-		slices.Sort(a.MACAddresses)
-		chg("macAddresses", before, strings.Join(a.MACAddresses, ","))
+		// An SNMP agent reports every interface it has: a MAC it no longer reports
+		// went with a swapped NIC. Other sources name one address and prove nothing
+		// about the rest; MACs a person set stay.
+		next := slices.Clone(reported)
+		if o.Source.Channel() != "snmp" || a.Authority["macAddresses"] > inv {
+			next = append(next, a.MACAddresses...)
+		}
+		slices.Sort(next)
+		next = slices.Compact(next)
+		if after := strings.Join(next, ","); after != before {
+			a.MACAddresses = next
+			chg("macAddresses", before, after)
+		}
 	}
 }
 

@@ -18,12 +18,21 @@ const (
 	RankSysName
 	RankHL7App
 	RankIP
-	numRanks
+	// RankAssetTag is the tag people assign; only imports and edits look it up.
+	RankAssetTag
 )
 
 // strong reports whether a match on this rank proves identity (and can justify a
 // merge), as opposed to a hint that can move between devices (names, IPs).
 func (r Rank) strong() bool { return r <= RankMAC }
+
+// tagKey is the index key of an asset tag.
+func tagKey(tag string) string {
+	if t := norm(tag); t != "" {
+		return "tag:" + t
+	}
+	return ""
+}
 
 // key is one identifier of a device, in the form stored in the index.
 type key struct {
@@ -137,6 +146,9 @@ func assetKeys(a *Asset) []key {
 	}
 	for _, ip := range a.IPAddresses {
 		keys = append(keys, key{RankIP, "ip:" + norm(a.Site) + ":" + ip})
+	}
+	if k := tagKey(a.Biomed.AssetTag); k != "" {
+		keys = append(keys, key{RankAssetTag, k})
 	}
 	return keys
 }

@@ -79,6 +79,45 @@ type Location struct {
 // IsZero reports whether no field is set.
 func (l Location) IsZero() bool { return l == Location{} }
 
+// Biomed are the fields biomedical engineers keep about a device. Dates are UTC
+// midnights; zero means unknown.
+type Biomed struct {
+	AssetTag     string    `bson:"assetTag,omitempty"`
+	Owner        string    `bson:"owner,omitempty"`
+	SupportGroup string    `bson:"supportGroup,omitempty"`
+	InstallDate  time.Time `bson:"installDate,omitempty"`
+	WarrantyEnd  time.Time `bson:"warrantyEnd,omitempty"`
+	// PMIntervalDays is the planned-maintenance interval; 0 means no PM programme.
+	PMIntervalDays int       `bson:"pmIntervalDays,omitempty"`
+	LastPM         time.Time `bson:"lastPM,omitempty"`
+	Notes          string    `bson:"notes,omitempty"`
+	RetiredAt      time.Time `bson:"retiredAt,omitempty"`
+}
+
+// NextPMDue is when the next planned maintenance is due: the last PM (or, before the
+// first one, the install date) plus the interval. Zero when there is no PM programme
+// or nothing to count from.
+func (b Biomed) NextPMDue() time.Time {
+	if b.PMIntervalDays <= 0 {
+		return time.Time{}
+	}
+	from := b.LastPM
+	if from.IsZero() {
+		from = b.InstallDate
+	}
+	if from.IsZero() {
+		return time.Time{}
+	}
+	return from.AddDate(0, 0, b.PMIntervalDays)
+}
+
+// PMOverdue reports whether planned maintenance is due before now on an asset still
+// in service.
+func (a *Asset) PMOverdue(now time.Time) bool {
+	due := a.Biomed.NextPMDue()
+	return a.Status != StatusRetired && !due.IsZero() && due.Before(now)
+}
+
 // Authority ranks the sources of an attribute value: a weaker source never overwrites
 // a stronger one (DESIGN §4).
 type Authority int
@@ -136,6 +175,13 @@ type Asset struct {
 	// Upstream are the assets this one depends on (switch port, UPS, HL7 gateway, ...).
 	Upstream []Relation `bson:"upstream,omitempty"`
 
+	// PendingUpstream are neighbours an observation named that match no asset yet;
+	// they become relations when a matching asset appears.
+	PendingUpstream []PendingRelation `bson:"pendingUpstream,omitempty"`
+
+	// Biomed fields, set by people (updateAsset, import).
+	Biomed Biomed `bson:"biomed"`
+
 	// PatientConnected is true while HL7 shows the device bound to a patient.
 	PatientConnected bool `bson:"patientConnected,omitempty"`
 	// Authority records, per field (dots replaced by "_": MongoDB keys cannot hold
@@ -144,8 +190,15 @@ type Asset struct {
 	// Channels is the state per source path (collector, channel). A slice, not a map:
 	// collector names are user input and may hold characters keys cannot.
 	Channels []*Channel `bson:"channels"`
-	// HistoryCount is the number of history entries written (it picks the bucket).
-	HistoryCount int `bson:"historyCount"`
+	// HistoryCount is the number of history entries written. Entries [0, HistorySealed*
+	// historyBucket) live in sealed bucket documents, written once by insert; the rest
+	// (HistoryTail) travel inside this document, so a change costs one write.
+	HistoryCount  int      `bson:"historyCount"`
+	HistorySealed int      `bson:"historySealed"`
+	HistoryTail   []Change `bson:"historyTail"`
+	// HistoryGen names the generation of sealed buckets; a merge rewrites the history
+	// as a new generation so it stays one time-ordered sequence.
+	HistoryGen int `bson:"historyGen,omitempty"`
 	// MergedFrom lists records merged into this one; their history stays readable.
 	MergedFrom []string `bson:"mergedFrom,omitempty"`
 	// MergedInto is set on a record that was merged away; it no longer counts.
@@ -167,6 +220,8 @@ func (a *Asset) Clone() *Asset {
 	c.Sources = slices.Clone(a.Sources)
 	c.MergedFrom = slices.Clone(a.MergedFrom)
 	c.Upstream = slices.Clone(a.Upstream)
+	c.PendingUpstream = slices.Clone(a.PendingUpstream)
+	c.HistoryTail = slices.Clone(a.HistoryTail)
 	c.Authority = make(map[string]Authority, len(a.Authority))
 	for k, v := range a.Authority {
 		c.Authority[k] = v
@@ -214,4 +269,7 @@ type Change struct {
 	Field     string    `bson:"field" json:"field"`
 	Before    string    `bson:"before,omitempty" json:"before,omitempty"`
 	After     string    `bson:"after,omitempty" json:"after,omitempty"`
+	// Seq is the entry's position in its asset's history (0 = the creation record),
+	// set when read; it is the pagination cursor.
+	Seq int `bson:"-" json:"seq"`
 }

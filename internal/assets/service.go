@@ -60,6 +60,9 @@ type Service struct {
 	assets     map[string]*Asset
 	order      []string            // ids in creation order (stable pagination)
 	dependents map[string][]string // upstream id -> ids of assets related to it
+	pending    map[string]bool     // ids of assets with unresolved neighbours
+	recalls    []*Recall           // by manufacturer+model, shown on every match
+	counter    IncidentCounter     // incident history for risk, may be nil
 }
 
 // NewService loads every asset from the store.
@@ -79,7 +82,7 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 	if o.DefaultTTL <= 0 {
 		o.DefaultTTL = 10 * time.Minute
 	}
-	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}}
+	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}, pending: map[string]bool{}}
 	all, err := st.LoadAll(ctx)
 	if err != nil {
 		return nil, err
@@ -99,7 +102,13 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 			s.ix.add(a)
 		}
 	}
-	s.log.Info("assets loaded", "count", len(all))
+	if s.recalls, err = st.LoadRecalls(ctx); err != nil {
+		return nil, err
+	}
+	s.log.Info("assets loaded", "count", len(all), "recalls", len(s.recalls))
+	if s.store.StaleVersions() > 0 {
+		go s.compact()
+	}
 	return s, nil
 }
 
@@ -120,6 +129,14 @@ type batch struct {
 	persist map[string]bool
 	order   []string // touched ids, first-touch order
 	created []string
+}
+
+func (s *Service) newBatch() *batch {
+	return &batch{
+		s: s, now: s.opts.Now(),
+		work: map[string]*Asset{}, prev: map[string]int64{},
+		changes: map[string][]Change{}, persist: map[string]bool{},
+	}
 }
 
 func (b *batch) get(id string) *Asset {
@@ -151,11 +168,7 @@ func (b *batch) record(a *Asset, c Change) {
 func (s *Service) Apply(ctx context.Context, obs []discovery.Observation, requestID string) ([]Outcome, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	b := &batch{
-		s: s, now: s.opts.Now(),
-		work: map[string]*Asset{}, prev: map[string]int64{},
-		changes: map[string][]Change{}, persist: map[string]bool{},
-	}
+	b := s.newBatch()
 	outs := make([]Outcome, 0, len(obs))
 	for i := range obs {
 		out, err := s.applyOne(ctx, b, &obs[i], requestID)
@@ -164,6 +177,9 @@ func (s *Service) Apply(ctx context.Context, obs []discovery.Observation, reques
 			return nil, err
 		}
 		outs = append(outs, out)
+	}
+	if len(b.created) > 0 {
+		s.resolvePending(b)
 	}
 	if err := s.persist(ctx, b); err != nil {
 		s.rebuildIndex()
@@ -191,31 +207,10 @@ func (s *Service) rebuildIndex() {
 	}
 }
 
-// match finds the asset an observation is about (DESIGN §4): the strongest identifier
-// that resolves to an asset not contradicting the observation's stronger identifiers.
-func (s *Service) match(b *batch, o *discovery.Observation) (string, []key) {
-	keys := observationKeys(o)
-	for _, k := range keys {
-		id, ok := s.ix.lookup(k)
-		if !ok {
-			continue
-		}
-		a := b.get(id)
-		if a == nil || a.MergedInto != "" {
-			continue
-		}
-		if conflicts(o, a) {
-			// A weaker hint (IP, name) pointing at another device: not this one.
-			continue
-		}
-		return id, keys
-	}
-	return "", keys
-}
-
 func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observation, requestID string) (Outcome, error) {
 	out := Outcome{Observation: o}
-	id, keys := s.match(b, o)
+	m := s.match(b, o)
+	id, keys := m.id, m.keys
 	var a *Asset
 	if id == "" {
 		if len(keys) == 0 {
@@ -248,8 +243,10 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 			s.indexRelations(s.assets[owner], loaded)
 			s.assets[owner] = loaded
 			s.mu.Unlock()
-			s.ix.add(loaded)
-			a = b.get(owner)
+			if loaded.MergedInto == "" {
+				s.ix.add(loaded)
+			}
+			a = b.get(s.survivor(owner))
 		} else {
 			a = &Asset{
 				ID: newID, Class: ClassOther, Status: StatusUnknown,
@@ -266,6 +263,22 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 		}
 	} else {
 		a = b.get(id)
+		for _, c := range m.same {
+			if seen(b.get(c), o) {
+				out.Duplicate = true
+			}
+		}
+	}
+	if out.Duplicate || seen(a, o) {
+		out.Duplicate = true
+		out.Asset = a
+		return out, nil
+	}
+	if len(m.same) > 0 {
+		var err error
+		if a, err = s.mergeAll(ctx, b, a, m.same, o, requestID); err != nil {
+			return out, err
+		}
 	}
 	out.StatusBefore = a.Status
 	if out.Created {
@@ -274,11 +287,6 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 	before := a.ActiveConditions()
 
 	ch := a.channel(o.Collector, o.Source.Channel())
-	if ch != nil && (ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt)) {
-		out.Duplicate = true
-		out.Asset = a
-		return out, nil
-	}
 	if ch == nil {
 		ch = &Channel{Collector: o.Collector, Channel: o.Source.Channel(), State: string(discovery.StateUp)}
 		a.Channels = append(a.Channels, ch)
@@ -299,6 +307,9 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 		b.record(a, Change{At: o.ObservedAt, Source: string(o.Source), Actor: o.Collector, RequestID: requestID, Field: field, Before: before, After: after})
 	}
 	s.applyIdentity(b, a, o, chg)
+	if len(o.Neighbors) > 0 {
+		s.applyNeighbors(b, a, o, chg)
+	}
 
 	if o.Kind == discovery.KindEvent {
 		out.Event = o.Condition
@@ -447,35 +458,65 @@ func diff(before, after []string) (raised, cleared []string) {
 	return raised, cleared
 }
 
-// persist writes every asset the batch changed, then their history.
+// persist writes every asset the batch changed. History that filled a bucket is
+// sealed first (inserts); then new assets are inserted in bulk and changed ones
+// replaced, one write per asset whatever the number of changes it got.
 func (s *Service) persist(ctx context.Context, b *batch) error {
-	var errs []error
+	var seals []bucketDoc
+	var inserts []*Asset
+	var updates []string
 	for _, id := range b.order {
 		if !b.persist[id] {
 			continue
 		}
 		a := b.work[id]
-		prev := b.prev[id]
-		a.Version = prev + 1
+		a.Version = b.prev[id] + 1
 		a.UpdatedAt = b.now
-		count := a.HistoryCount
-		a.HistoryCount += len(b.changes[id])
+		seals = append(seals, appendHistory(a, b.changes[id])...)
 		a.RiskScore = RiskScore(a)
-		if err := s.store.Save(ctx, a, prev); err != nil {
+		if b.prev[id] == 0 {
+			inserts = append(inserts, a)
+		} else {
+			updates = append(updates, id)
+		}
+	}
+	if len(seals) > 0 {
+		if err := s.store.SealBuckets(ctx, seals); err != nil {
+			return err
+		}
+	}
+	if len(inserts) > 0 {
+		if err := s.store.InsertMany(ctx, inserts); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, id := range updates {
+		a := b.work[id]
+		if err := s.store.Save(ctx, a, b.prev[id]); err != nil {
 			if errors.Is(err, ErrConflict) {
 				s.reload(ctx, id)
 			}
 			errs = append(errs, err)
-			continue
-		}
-		a.persistedSeen = a.LastSeenAt
-		if cs := b.changes[id]; len(cs) > 0 {
-			if err := s.store.AppendHistory(ctx, id, count, cs); err != nil {
-				errs = append(errs, err)
-			}
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, id := range b.order {
+		if b.persist[id] {
+			b.work[id].persistedSeen = b.work[id].LastSeenAt
+		}
+	}
+	// Deleting versions scans every partition it touches, so it waits until about
+	// half the table is stale: each version then costs a few row reads to delete.
+	s.mu.RLock()
+	live := len(s.assets)
+	s.mu.RUnlock()
+	if s.store.StaleVersions() >= max(compactAfter, live) {
+		go s.compact()
+	}
+	return nil
 }
 
 // reload replaces a cached asset by the stored one after a concurrent write.
@@ -504,51 +545,4 @@ func (s *Service) publish(b *batch) {
 		s.indexRelations(prev, a)
 		s.assets[id] = a
 	}
-}
-
-// Expire marks channels whose observations ran out as expired; an asset with no valid
-// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device).
-func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	now := s.opts.Now()
-	b := &batch{s: s, now: now, work: map[string]*Asset{}, prev: map[string]int64{}, changes: map[string][]Change{}, persist: map[string]bool{}}
-	var outs []Outcome
-	s.mu.RLock()
-	var due []string
-	for _, id := range s.order {
-		for _, ch := range s.assets[id].Channels {
-			if !ch.Expired && ch.ValidUntil.Before(now) {
-				due = append(due, id)
-				break
-			}
-		}
-	}
-	s.mu.RUnlock()
-	for _, id := range due {
-		a := b.get(id)
-		for _, ch := range a.Channels {
-			if !ch.Expired && ch.ValidUntil.Before(now) {
-				ch.Expired = true
-			}
-		}
-		b.persist[id] = true
-		out := Outcome{Asset: a, StatusBefore: a.Status}
-		if st := computeStatus(a, now); st != a.Status {
-			b.record(a, Change{At: now, Source: "EXPIRY", Actor: "cmdb", Field: "status", Before: string(a.Status), After: string(st)})
-			a.Status = st
-		}
-		outs = append(outs, out)
-	}
-	if len(due) == 0 {
-		return nil, nil
-	}
-	if err := s.persist(ctx, b); err != nil {
-		return nil, err
-	}
-	s.publish(b)
-	for i := range outs {
-		outs[i].Asset = s.assets[outs[i].Asset.ID]
-	}
-	return outs, nil
 }

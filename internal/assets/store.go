@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -15,25 +13,32 @@ import (
 	"github.com/medcmdb/medcmdb/internal/store"
 )
 
-// ErrNotFound means no asset has that id.
-var ErrNotFound = errors.New("asset not found")
+// ErrNotFound means no asset (or recall) has that id.
+var ErrNotFound = errors.New("not found")
 
 // ErrConflict means another writer changed the asset first; reload and retry.
 var ErrConflict = errors.New("asset changed concurrently")
 
-// historyBucket is how many history entries one bucket document holds. Buckets keep
-// one asset's history in a few documents read by _id, which is the only lookup the
-// embedded store answers without scanning in Go.
-const historyBucket = 100
+// historyBucket is how many history entries one sealed bucket holds. Small enough that
+// the unsealed tail carried in the asset document stays small (every write of the
+// asset rewrites it, and on the embedded store every update scans its table), large
+// enough that a page of 50 entries is a few reads by _id.
+const historyBucket = 16
 
 // Store persists assets, their history and identity claims.
 type Store struct {
 	assets  *store.Partitioned
 	history *store.Partitioned
 	claims  *mongo.Collection
+	recalls *mongo.Collection
 	// versioned: guard writes with the version field (MongoDB). The embedded store only
 	// answers single-key _id filters without a Go-side scan, and has one writer anyway.
 	versioned bool
+	// appendOnly (embedded store): every write of an asset inserts a new version
+	// document instead of updating one; see store_versions.go.
+	appendOnly bool
+	versions   *store.Partitioned
+	gc         versionGC
 }
 
 // OpenStore prepares the asset collections and their indexes.
@@ -46,7 +51,13 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{assets: a, history: h, claims: s.DB.Collection("asset_claims"), versioned: !s.Embedded}
+	st := &Store{assets: a, history: h, claims: s.DB.Collection("asset_claims"), recalls: s.DB.Collection("recalls"),
+		versioned: !s.Embedded, appendOnly: s.Embedded}
+	if st.appendOnly {
+		if st.versions, err = s.Partitioned(ctx, "asset_versions"); err != nil {
+			return nil, err
+		}
+	}
 	if !s.Embedded {
 		// Only useful where they are used: MongoDB. FerretDB/SQLite ignores them for
 		// anything but _id, and each index slows its writes.
@@ -62,6 +73,9 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 
 // LoadAll reads every asset; the service keeps them in memory.
 func (s *Store) LoadAll(ctx context.Context) ([]*Asset, error) {
+	if s.appendOnly {
+		return s.loadVersions(ctx, nil)
+	}
 	var out []*Asset
 	err := store.FindAll(ctx, s.assets, nil, func(a Asset) error {
 		a.persistedSeen = a.LastSeenAt
@@ -76,6 +90,16 @@ func (s *Store) LoadAll(ctx context.Context) ([]*Asset, error) {
 
 // Load reads one asset.
 func (s *Store) Load(ctx context.Context, id string) (*Asset, error) {
+	if s.appendOnly {
+		list, err := s.loadVersions(ctx, &id)
+		if err != nil {
+			return nil, err
+		}
+		if len(list) == 0 {
+			return nil, fmt.Errorf("loading asset %s: %w", id, ErrNotFound)
+		}
+		return list[0], nil
+	}
 	var a Asset
 	err := s.assets.For(id).FindOne(ctx, bson.M{"_id": id}).Decode(&a)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -90,6 +114,9 @@ func (s *Store) Load(ctx context.Context, id string) (*Asset, error) {
 
 // Save writes the asset whose previous stored version is prev (0: new).
 func (s *Store) Save(ctx context.Context, a *Asset, prev int64) error {
+	if s.appendOnly {
+		return s.writeVersions(ctx, []*Asset{a}, []int64{prev})
+	}
 	col := s.assets.For(a.ID)
 	if prev == 0 {
 		if _, err := col.InsertOne(ctx, a); err != nil {
@@ -117,7 +144,13 @@ func (s *Store) Save(ctx context.Context, a *Asset, prev int64) error {
 // Claim records that identifier key belongs to asset id, unless another asset claimed
 // it first: then it returns that asset's id. The unique _id makes creation of an asset
 // for a new device safe when several cmdb replicas see it at once.
+//
+// The embedded store belongs to one cmdb process (it runs inside it, on loopback), so
+// there is no other replica to race and no claim is written.
 func (s *Store) Claim(ctx context.Context, key, id string) (string, error) {
+	if s.appendOnly {
+		return id, nil
+	}
 	_, err := s.claims.InsertOne(ctx, bson.M{"_id": key, "assetId": id})
 	if err == nil {
 		return id, nil
@@ -142,61 +175,89 @@ func (s *Store) Reclaim(ctx context.Context, key, id string) error {
 	return nil
 }
 
-func bucketID(assetID string, n int) string { return assetID + "#" + strconv.Itoa(n) }
+func bucketID(assetID string, gen, n int) string {
+	if gen == 0 {
+		return assetID + "#" + strconv.Itoa(n)
+	}
+	return assetID + "#g" + strconv.Itoa(gen) + "#" + strconv.Itoa(n)
+}
 
-// AppendHistory appends changes to an asset's history, which held count entries.
-func (s *Store) AppendHistory(ctx context.Context, assetID string, count int, changes []Change) error {
-	col := s.history.For(assetID)
-	for len(changes) > 0 {
-		b := count / historyBucket
-		room := historyBucket - count%historyBucket
-		n := min(room, len(changes))
-		_, err := col.UpdateOne(ctx, bson.M{"_id": bucketID(assetID, b)},
-			bson.M{
-				"$push":        bson.M{"changes": bson.M{"$each": changes[:n]}},
-				"$setOnInsert": bson.M{"assetId": assetID, "bucket": b},
-			},
-			options.UpdateOne().SetUpsert(true))
-		if err != nil {
-			return fmt.Errorf("appending history of %s: %w", assetID, err)
+// bucketDoc is one sealed bucket: historyBucket consecutive entries of one asset.
+type bucketDoc struct {
+	ID      string   `bson:"_id"`
+	AssetID string   `bson:"assetId"`
+	Gen     int      `bson:"gen"`
+	Bucket  int      `bson:"bucket"`
+	Changes []Change `bson:"changes"`
+}
+
+// SealBuckets writes full history buckets. They are inserted, never updated: an
+// insert costs the same whatever the table size on the embedded store, where an
+// update scans the table. A bucket left by an earlier attempt that failed before its
+// asset was saved is replaced.
+func (s *Store) SealBuckets(ctx context.Context, buckets []bucketDoc) error {
+	byCol := map[*mongo.Collection][]any{}
+	var order []*mongo.Collection
+	for _, b := range buckets {
+		c := s.history.For(b.AssetID)
+		if _, ok := byCol[c]; !ok {
+			order = append(order, c)
 		}
-		changes = changes[n:]
-		count += n
+		byCol[c] = append(byCol[c], b)
+	}
+	for _, c := range order {
+		docs := byCol[c]
+		_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		if err == nil {
+			continue
+		}
+		if !store.IsDuplicateKey(err) {
+			return fmt.Errorf("sealing history buckets: %w", err)
+		}
+		for _, d := range docs {
+			b := d.(bucketDoc)
+			if _, err := c.ReplaceOne(ctx, bson.M{"_id": b.ID}, b, options.Replace().SetUpsert(true)); err != nil {
+				return fmt.Errorf("sealing history bucket %s: %w", b.ID, err)
+			}
+		}
 	}
 	return nil
 }
 
-// History returns up to first entries of one asset's own history older than entry
-// number before (count for the newest), newest first.
-func (s *Store) History(ctx context.Context, assetID string, before, first int) ([]Change, error) {
-	var out []Change
-	col := s.history.For(assetID)
-	for b := (before - 1) / historyBucket; b >= 0 && len(out) < first && before > 0; b-- {
-		var doc struct {
-			Changes []Change `bson:"changes"`
-		}
-		err := col.FindOne(ctx, bson.M{"_id": bucketID(assetID, b)}).Decode(&doc)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading history of %s: %w", assetID, err)
-		}
-		// Entries past "before" in this bucket are newer than asked for.
-		end := min(len(doc.Changes), before-b*historyBucket)
-		for i := end - 1; i >= 0 && len(out) < first; i-- {
-			out = append(out, doc.Changes[i])
-		}
+// Bucket reads one sealed bucket; a missing bucket is empty.
+func (s *Store) Bucket(ctx context.Context, assetID string, gen, n int) ([]Change, error) {
+	var doc bucketDoc
+	err := s.history.For(assetID).FindOne(ctx, bson.M{"_id": bucketID(assetID, gen, n)}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
 	}
-	return out, nil
+	if err != nil {
+		return nil, fmt.Errorf("reading history of %s: %w", assetID, err)
+	}
+	return doc.Changes, nil
 }
 
-// sortChanges orders entries newest first, for histories gathered from merged records.
-func sortChanges(cs []Change) {
-	slices.SortStableFunc(cs, func(a, b Change) int {
-		if c := b.At.Compare(a.At); c != 0 {
-			return c
+// InsertMany writes new assets, grouped by partition so each group is one round trip.
+func (s *Store) InsertMany(ctx context.Context, list []*Asset) error {
+	if s.appendOnly {
+		return s.writeVersions(ctx, list, make([]int64, len(list)))
+	}
+	byCol := map[*mongo.Collection][]any{}
+	var order []*mongo.Collection
+	for _, a := range list {
+		c := s.assets.For(a.ID)
+		if _, ok := byCol[c]; !ok {
+			order = append(order, c)
 		}
-		return strings.Compare(a.Field, b.Field)
-	})
+		byCol[c] = append(byCol[c], a)
+	}
+	for _, c := range order {
+		if _, err := c.InsertMany(ctx, byCol[c]); err != nil {
+			if store.IsDuplicateKey(err) {
+				return fmt.Errorf("inserting %d assets: %w", len(byCol[c]), ErrConflict)
+			}
+			return fmt.Errorf("inserting %d assets: %w", len(byCol[c]), err)
+		}
+	}
+	return nil
 }

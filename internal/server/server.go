@@ -115,6 +115,7 @@ func (s *Server) init(ctx context.Context) error {
 	if err := s.initIncidents(ctx); err != nil {
 		return err
 	}
+	s.assets.SetIncidentCounter(incidentHistory{s.incidents})
 	s.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

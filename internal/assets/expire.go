@@ -1,0 +1,69 @@
+package assets
+
+import (
+	"context"
+	"time"
+)
+
+// Expire marks channels whose observations ran out as expired; an asset with no valid
+// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device).
+func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	now := s.opts.Now()
+	b := s.newBatch()
+	b.now = now
+	var outs []Outcome
+	s.mu.RLock()
+	var due []string
+	for _, id := range s.order {
+		for _, ch := range s.assets[id].Channels {
+			if !ch.Expired && ch.ValidUntil.Before(now) {
+				due = append(due, id)
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	for _, id := range due {
+		a := b.get(id)
+		for _, ch := range a.Channels {
+			if !ch.Expired && ch.ValidUntil.Before(now) {
+				ch.Expired = true
+			}
+		}
+		b.persist[id] = true
+		out := Outcome{Asset: a, StatusBefore: a.Status}
+		if st := computeStatus(a, now); st != a.Status {
+			b.record(a, Change{At: now, Source: "EXPIRY", Actor: "cmdb", Field: "status", Before: string(a.Status), After: string(st)})
+			a.Status = st
+		}
+		outs = append(outs, out)
+	}
+	if len(due) == 0 {
+		return nil, nil
+	}
+	if err := s.persist(ctx, b); err != nil {
+		return nil, err
+	}
+	s.publish(b)
+	for i := range outs {
+		outs[i].Asset = s.assets[outs[i].Asset.ID]
+	}
+	return outs, nil
+}
+
+// compact deletes replaced asset versions in the background (embedded store).
+func (s *Service) compact() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	n, err := s.store.Compact(ctx)
+	if err != nil {
+		s.log.Warn("deleting replaced asset versions", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Debug("deleted replaced asset versions", "count", n, "took", time.Since(start))
+	}
+}
