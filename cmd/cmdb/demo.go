@@ -86,7 +86,7 @@ func demo(args []string) error {
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	defer stopSrv()
 	srv, err := server.New(srvCtx, server.Config{Listen: f.listen, DataDir: f.dataDir, Database: "cmdb",
-		Policy: incidents.DefaultPolicy(), Logger: log})
+		Policy: demoPolicy(f.timeScale), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -245,4 +245,12 @@ func printBanner(w io.Writer, url, token, control string, h *devicesim.Hospital,
 	}
 	fmt.Fprintf(w, "\nTry:\n  curl -s -H 'Authorization: Bearer %s' %s/graphql \\\n"+
 		"    -d '{\"query\":\"{ incidents(filter:{open:true}) { totalCount nodes { number priority title } } }\"}'\n\n", token, url)
+}
+
+// demoPolicy is the default policy with its waiting times compressed like the
+// scenario's, so a printer's two-minute hold does not outlast a fast demo.
+func demoPolicy(scale float64) *incidents.Policy {
+	p := incidents.DefaultPolicy()
+	p.Scale(scale)
+	return p
 }

@@ -123,10 +123,11 @@ func TestDemo(t *testing.T) {
 	}
 
 	// Every device the scenario switched off, and every device of the switch's unit,
-	// got an snmp.unreachable incident; priorities differ between them.
+	// got an snmp.unreachable incident; priorities differ between them. The ward
+	// printer's incident waits out its class hold (2 min, scaled like the scenario).
 	var incidents []demoIncident
 	byIP := map[string][]demoIncident{}
-	testkit.Eventually(t, 30*time.Second, func() error {
+	testkit.Eventually(t, 60*time.Second, func() error {
 		var out struct {
 			Incidents struct {
 				Nodes []demoIncident `json:"nodes"`

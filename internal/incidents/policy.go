@@ -215,7 +215,7 @@ func DefaultPolicy() *Policy {
 			{Name: "biomed-lead", Trigger: TriggerRestore},
 			{Name: "clinical-director", Trigger: TriggerRestore, After: time.Hour, Priorities: []Priority{P1, P2}},
 		},
-		SLACheck:  "@every 15s",
+		SLACheck: "@every 15s",
 		// Thirteen months covers a year of reporting with a month to spare.
 		Retention: Retention{ResolvedIncidents: 396 * 24 * time.Hour, Audit: 396 * 24 * time.Hour, JobRuns: 7 * 24 * time.Hour, Schedule: "@every 1h"},
 		LeaseTTL:  15 * time.Second,
@@ -438,3 +438,23 @@ func (p *Policy) Validate() error {
 }
 
 func validPriority(p Priority) bool { return slices.Contains(Priorities, p) }
+
+// Scale multiplies the policy's waiting times (holds, reopen window, flap window) by
+// factor: the demo compresses time, and its printers should not wait two real minutes.
+func (p *Policy) Scale(factor float64) {
+	if factor <= 0 || factor == 1 {
+		return
+	}
+	sc := func(d time.Duration) time.Duration { return time.Duration(float64(d) * factor) }
+	p.Hold.Default = sc(p.Hold.Default)
+	for k, v := range p.Hold.Classes {
+		p.Hold.Classes[k] = sc(v)
+	}
+	p.RecoveryHold.Default = sc(p.RecoveryHold.Default)
+	for k, v := range p.RecoveryHold.Classes {
+		p.RecoveryHold.Classes[k] = sc(v)
+	}
+	p.ReopenWindow = sc(p.ReopenWindow)
+	p.Flap.Window = sc(p.Flap.Window)
+	p.Flap.Stable = sc(p.Flap.Stable)
+}
