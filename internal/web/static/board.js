@@ -17,6 +17,8 @@ function el(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') e.className = v;
+    // CSSOM, not a style attribute: the page's CSP forbids inline style attributes.
+    else if (k === 'style') Object.assign(e.style, v);
     else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? '' : v);
   }
@@ -113,7 +115,7 @@ const NOC_QUERY = `query NOC {
   ${STATUSES.map((s) => `${s}: assets(filter: {status: ${s}}, first: 0) { totalCount }`).join('\n  ')}
   open: incidents(filter: {open: true}, first: 200) {
     totalCount
-    nodes { id number title priority state suppressed openedAt ackDueAt resolveDueAt slaBreached careArea
+    nodes { id number title priority state suppressed suppressedCount worstImpact flapping openedAt ackDueAt resolveDueAt slaBreached careArea
             asset { id name location { unit careArea } } }
   }
 }`;
@@ -147,18 +149,11 @@ async function viewNOC(view) {
   autoRefresh(load);
 }
 
-// renderAreas shows health per care area from the health summary when the API has it,
-// else from the open incidents.
+// renderAreas shows health per care area from the asset health summary.
 async function renderAreas(target) {
-  let rows;
-  try {
-    const d = await gql(`{ healthSummary(groupBy: CARE_AREA) { key total counts { status count } } }`);
-    rows = d.healthSummary.map((g) => ({ key: g.key || '(none)', total: g.total, counts: Object.fromEntries(g.counts.map((c) => [c.status, c.count])) }));
-  } catch (e) {
-    if (e instanceof AuthError) throw e;
-    target.replaceChildren(el('p', { class: 'muted' }, 'Health summary unavailable: ' + e.message));
-    return;
-  }
+  const d = await gql(`{ assetHealth(groupBy: [CARE_AREA]) { careArea total operational degraded down unknown maintenance } }`);
+  const rows = d.assetHealth.map((g) => ({ key: g.careArea || '(none)', total: g.total,
+    counts: { OPERATIONAL: g.operational, DEGRADED: g.degraded, DOWN: g.down, UNKNOWN: g.unknown, MAINTENANCE: g.maintenance } }));
   rows.sort((a, b) => ((b.counts.DOWN || 0) - (a.counts.DOWN || 0)) || a.key.localeCompare(b.key));
   target.replaceChildren(el('table', {},
     el('thead', {}, el('tr', {}, el('th', {}, 'Care area'), el('th', {}, 'Devices'), el('th', {}, 'Down'), el('th', {}, 'Degraded'), el('th', {}, 'Health'))),
@@ -167,7 +162,7 @@ async function renderAreas(target) {
       el('td', {}, r.counts.DEGRADED || 0),
       el('td', {}, el('div', { class: 'bar', title: JSON.stringify(r.counts) },
         ['OPERATIONAL', 'DEGRADED', 'DOWN', 'UNKNOWN', 'MAINTENANCE'].map((s) =>
-          el('span', { class: s, style: `width:${(100 * (r.counts[s] || 0)) / Math.max(1, r.total)}%` })))))))));
+          el('span', { class: s, style: { width: `${(100 * (r.counts[s] || 0)) / Math.max(1, r.total)}%` } })))))))));
 }
 
 function sortIncidents(list) {
@@ -195,7 +190,10 @@ function incidentTable(list, compact) {
       el('th', {}, 'Where'), el('th', {}, 'Ack due'), compact ? null : el('th', {}, 'Restore due'))),
     el('tbody', {}, list.map((i) => el('tr', { class: 'row-link', 'data-incident': i.number, onclick: () => { location.hash = '#/incident/' + i.id; } },
       el('td', {}, badge(i.priority)),
-      el('td', {}, el('div', {}, i.number + ' · ' + i.title), i.suppressed ? el('div', { class: 'muted' }, 'suppressed (upstream down)') : null),
+      el('td', {}, el('div', {}, i.number + ' · ' + i.title),
+        i.suppressedCount ? el('div', { class: 'root' }, `root cause: ${i.suppressedCount} device(s) down behind it` + (i.worstImpact ? ` · worst ${i.worstImpact}` : '')) : null,
+        i.flapping ? el('div', { class: 'muted' }, 'flapping') : null,
+        i.suppressed ? el('div', { class: 'muted' }, 'suppressed (upstream down)') : null),
       el('td', {}, badge(i.state)),
       el('td', {}, (i.asset && i.asset.location && (i.asset.location.unit || i.asset.location.careArea)) || i.careArea || '—'),
       el('td', {}, countdown(i.ackDueAt, i.state !== 'OPEN')),
@@ -205,7 +203,8 @@ function incidentTable(list, compact) {
 // ---- incidents ------------------------------------------------------------------
 
 const INCIDENT_FIELDS = `id number title priority impact urgency priorityReason state suppressed condition
-  openedAt acknowledgedAt resolvedAt ackDueAt resolveDueAt slaBreached careArea
+  openedAt acknowledgedAt resolvedAt ackDueAt resolveDueAt slaBreached careArea flapping escalationLevel
+  suppressedCount worstImpact suppressedBy { id number title }
   asset { id name class status location { building floor unit careArea room bed } }
   timeline { at kind actor note }`;
 
@@ -248,7 +247,8 @@ async function viewIncident(view, id) {
     const note = el('textarea', { placeholder: 'Note (optional)', 'aria-label': 'note' });
     const act = async (mutation, label) => {
       try {
-        await gql(`mutation M($id: ID!, $note: String) { ${mutation}(id: $id, note: $note) { id state } }`, { id: i.id, note: note.value || null });
+        const noteType = mutation === 'addIncidentNote' ? 'String!' : 'String';
+        await gql(`mutation M($id: ID!, $note: ${noteType}) { ${mutation}(id: $id, note: $note) { id state } }`, { id: i.id, note: note.value || null });
         toast(`${i.number} ${label}`);
         await load();
       } catch (e) {
@@ -262,7 +262,11 @@ async function viewIncident(view, id) {
         badge(i.state), i.suppressed ? el('span', { class: 'muted' }, 'suppressed: an upstream device is down') : null,
         note,
         el('button', { type: 'button', disabled: i.state !== 'OPEN', 'data-action': 'acknowledge', onclick: () => act('acknowledgeIncident', 'acknowledged') }, 'Acknowledge'),
-        el('button', { type: 'button', class: 'secondary', disabled: i.state === 'RESOLVED', 'data-action': 'resolve', onclick: () => act('resolveIncident', 'resolved') }, 'Resolve')),
+        el('button', { type: 'button', class: 'secondary', disabled: i.state === 'RESOLVED', 'data-action': 'resolve', onclick: () => act('resolveIncident', 'resolved') }, 'Resolve'),
+        el('button', { type: 'button', class: 'secondary', 'data-action': 'note', onclick: () => {
+          if (!note.value.trim()) { toast('Write a note first'); return; }
+          act('addIncidentNote', 'noted');
+        } }, 'Add note')),
       el('div', { class: 'grid two' },
         el('section', {}, el('h2', {}, 'Details'), el('dl', { class: 'kv' },
           kv('Condition', i.condition), kv('Why this priority', i.priorityReason),
@@ -271,6 +275,9 @@ async function viewIncident(view, id) {
           kv('Restore due', el('span', {}, fmtTime(i.resolveDueAt), ' (', countdown(i.resolveDueAt, i.state === 'RESOLVED'), ')')),
           kv('Acknowledged', fmtTime(i.acknowledgedAt)), kv('Resolved', fmtTime(i.resolvedAt)),
           kv('SLA breached', i.slaBreached ? 'yes' : 'no'),
+          kv('Escalation level', i.escalationLevel || '—'),
+          i.suppressedBy ? kv('Suppressed by', el('a', { href: '#/incident/' + i.suppressedBy.id }, i.suppressedBy.number + ' · ' + i.suppressedBy.title)) : null,
+          i.suppressedCount ? kv('Root cause of', `${i.suppressedCount} suppressed incident(s); worst ${i.worstImpact || '—'}`) : null,
           kv('Device', i.asset ? el('a', { href: '#/asset/' + i.asset.id }, i.asset.name || i.asset.id) : '—'),
           kv('Location', i.asset ? locText(i.asset.location) : '—'))),
         el('section', {}, el('h2', {}, 'Timeline'), el('ul', { class: 'timeline' },
@@ -337,8 +344,13 @@ async function viewAssets(view, _, params) {
 async function viewAsset(view, id) {
   const d = await gql(`query Q($id: ID!) { asset(id: $id) {
     id name class status manufacturer model serialNumber firmwareVersion softwareVersion sysName sysDescr sysObjectID
-    eui64 ipAddresses macAddresses site sources firstSeenAt lastSeenAt riskScore activeConditions
+    eui64 ipAddresses macAddresses site sources firstSeenAt lastSeenAt activeConditions patientConnected
+    assetTag owner supportGroup installDate warrantyEnd nextPMDue pmOverdue notes
     location { building floor unit careArea room bed }
+    risk { function physicalRisk maintenance incidentHistory score managed }
+    upstream { kind port source asset { id name class status } }
+    dependents { kind port source asset { id name class status } }
+    recalls { reference title }
     history(first: 100) { at source actor field before after }
     incidents { id number title priority state openedAt }
   } }`, { id });
@@ -354,8 +366,17 @@ async function viewAsset(view, id) {
           kv('sysName', a.sysName), kv('sysDescr', a.sysDescr), kv('sysObjectID', a.sysObjectID),
           kv('IP addresses', a.ipAddresses.join(', ')), kv('MAC addresses', a.macAddresses.join(', ')),
           kv('Seen by', a.sources.join(', ')), kv('First seen', fmtTime(a.firstSeenAt)), kv('Last seen', fmtTime(a.lastSeenAt)),
-          kv('Risk score', a.riskScore), kv('Active conditions', a.activeConditions.join(', '))),
+          kv('Active conditions', a.activeConditions.join(', ')), kv('Patient connected', a.patientConnected ? 'yes' : 'no')),
         el('h2', {}, 'Location'), el('dl', { class: 'kv' }, kv('Site', a.site), kv('Location', locText(a.location))),
+        el('h2', {}, 'Risk (equipment management number)'), el('dl', { class: 'kv', 'data-testid': 'risk' },
+          kv('Score', `${a.risk.score}` + (a.risk.managed ? ' — in the managed programme (≥ 12)' : '')),
+          kv('Factors', `function ${a.risk.function} + physical risk ${a.risk.physicalRisk} + maintenance ${a.risk.maintenance} + incident history ${a.risk.incidentHistory}`)),
+        el('h2', {}, 'Biomed'), el('dl', { class: 'kv' },
+          kv('Asset tag', a.assetTag), kv('Owner', a.owner), kv('Support group', a.supportGroup),
+          kv('Installed', a.installDate), kv('Warranty end', a.warrantyEnd),
+          kv('Next PM due', a.nextPMDue ? el('span', { class: a.pmOverdue ? 'overdue' : '' }, a.nextPMDue + (a.pmOverdue ? ' (overdue)' : '')) : ''),
+          kv('Recalls', a.recalls.map((r) => r.reference + (r.title ? ' ' + r.title : '')).join('; ')), kv('Notes', a.notes)),
+        el('h2', {}, 'Relationships'), relTable('Depends on', a.upstream), relTable('Depended on by', a.dependents),
         el('h2', {}, 'Incidents'),
         a.incidents.length ? el('table', {}, el('tbody', {}, a.incidents.map((i) =>
           el('tr', { class: 'row-link', onclick: () => { location.hash = '#/incident/' + i.id; } },
@@ -365,6 +386,13 @@ async function viewAsset(view, id) {
         a.history.map((h) => el('li', {},
           el('div', {}, el('b', {}, h.field), ': ', h.before || '∅', ' → ', h.after || '∅'),
           el('div', { class: 'muted' }, fmtTime(h.at), ' · ', h.source, ' · ', h.actor)))))));
+}
+
+function relTable(title, rels) {
+  if (!rels.length) return el('p', { class: 'muted' }, title + ': none.');
+  return el('table', { class: 'rels' }, el('caption', {}, title), el('tbody', {}, rels.map((r) => el('tr', { class: 'row-link', onclick: () => { location.hash = '#/asset/' + r.asset.id; } },
+    el('td', {}, r.kind), el('td', {}, r.asset.name || r.asset.id), el('td', {}, r.asset.class), el('td', {}, badge(r.asset.status)),
+    el('td', {}, r.port ? 'port ' + r.port : ''), el('td', { class: 'muted' }, r.source)))));
 }
 
 // ---- sign-in and start ----------------------------------------------------------
