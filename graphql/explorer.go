@@ -12,7 +12,7 @@ var explorerHTML []byte
 // isolated hospital network.
 func serveExplorer(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(explorerHTML)
 }
