@@ -43,6 +43,9 @@ type ReportResult struct {
 	Accepted   int         `json:"accepted"`
 	Duplicates int         `json:"duplicates"`
 	Rejected   []Rejection `json:"rejected"`
+	// AssetIDs is the asset each observation was applied to, in batch order ("" for a
+	// rejected one), so a collector can label its per-device metrics.
+	AssetIDs []string `json:"assetIds"`
 }
 
 // Rejection says why one observation was refused.
@@ -136,6 +139,7 @@ var reportResultType = gql.NewObject(gql.ObjectConfig{
 		"accepted":   {Type: gql.NewNonNull(gql.Int), Description: "Observations applied now."},
 		"duplicates": {Type: gql.NewNonNull(gql.Int), Description: "Observations already applied (replays)."},
 		"rejected":   {Type: nonNullList(rejectionType), Description: "Invalid observations; resending will not help."},
+		"assetIds":   {Type: gql.NewList(gql.ID), Description: "The asset of each observation, in batch order (null when rejected)."},
 	},
 })
 

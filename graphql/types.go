@@ -248,7 +248,13 @@ func init() {
 				for k, r := range res.Rejected {
 					rej[k] = map[string]any{"id": r.ID, "reason": r.Reason}
 				}
-				return map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej}, nil
+				ids := make([]any, len(res.AssetIDs))
+			for k, id := range res.AssetIDs {
+				if id != "" {
+					ids[k] = id
+				}
+			}
+			return map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej, "assetIds": ids}, nil
 			},
 		}
 	}, reporter...)

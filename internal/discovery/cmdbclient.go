@@ -20,6 +20,8 @@ type CMDBClient struct {
 	token     Secret
 	collector string
 	http      *http.Client
+	// OnAssigned, when set, learns which asset each delivered observation belongs to.
+	OnAssigned func(batch []Observation, assetIDs []string)
 }
 
 // NewCMDBClient builds a client from the collector's cmdb settings.
@@ -44,13 +46,14 @@ func NewCMDBClient(cfg CMDBConfig, collector string) (*CMDBClient, error) {
 }
 
 const reportMutation = `mutation Report($batch: ObservationBatch!) {
-  reportObservations(batch: $batch) { accepted duplicates rejected { id reason } }
+  reportObservations(batch: $batch) { accepted duplicates rejected { id reason } assetIds }
 }`
 
 // ReportResult is the cmdb's answer to a batch.
 type ReportResult struct {
-	Accepted   int `json:"accepted"`
-	Duplicates int `json:"duplicates"`
+	Accepted   int      `json:"accepted"`
+	Duplicates int      `json:"duplicates"`
+	AssetIDs   []string `json:"assetIds"`
 	Rejected   []struct {
 		ID     string `json:"id"`
 		Reason string `json:"reason"`
@@ -63,6 +66,9 @@ func (c *CMDBClient) Send(ctx context.Context, batch []Observation) error {
 	res, err := c.Report(ctx, batch)
 	if err != nil {
 		return err
+	}
+	if c.OnAssigned != nil && len(res.AssetIDs) == len(batch) {
+		c.OnAssigned(batch, res.AssetIDs)
 	}
 	if len(res.Rejected) > 0 {
 		return &RejectedError{Rejected: len(res.Rejected), First: res.Rejected[0].ID + ": " + res.Rejected[0].Reason}

@@ -22,6 +22,7 @@ type Collector struct {
 	poller   *Poller
 	sweeper  *Sweeper
 	traps    *TrapListener // nil without traps.listen
+	ids      *assetIDs     // asset id per device, from the cmdb's answers
 	hl7      *HL7Listener  // nil unless hl7.listen is set
 }
 
@@ -43,19 +44,21 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 	}
 	log = log.With("collector", cfg.Name, "site", cfg.Site)
 	m := newCollectorMetrics(opts.Registerer)
+	ids := &assetIDs{m: map[string]string{}}
 	send := opts.Sender
 	if send == nil {
 		c, err := NewCMDBClient(cfg.CMDB, cfg.Name)
 		if err != nil {
 			return nil, err
 		}
+		c.OnAssigned = ids.learn
 		send = c
 	}
 	qs := opts.QueueSize
 	if qs <= 0 {
 		qs = 1_000_000
 	}
-	ids := newIDSource(cfg.Name)
+	obsIDs := newIDSource(cfg.Name)
 	rep := newReporter(send, cfg.CMDB.BatchSize, cfg.CMDB.FlushInterval, qs, m, log)
 	if cfg.SpoolDir != "" {
 		sp, err := OpenSpool(cfg.SpoolDir, int64(cfg.SpoolMaxMB)<<20)
@@ -67,29 +70,51 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 			log.Info("replaying spooled observations", "count", n, "dir", cfg.SpoolDir)
 		}
 	}
-	p := newPoller(cfg, ids, rep, m, log)
-	profiles, err := LoadProfiles(cfg.SNMP.Profiles.Dir)
-	if err != nil {
-		return nil, err
-	}
-	p.SetProfiles(profiles)
+	p := newPoller(cfg, obsIDs, rep, m, log)
 	c := &Collector{
-		cfg: cfg, log: log, metrics: m, reporter: rep, poller: p,
+		cfg: cfg, log: log, metrics: m, reporter: rep, poller: p, ids: ids,
 		sweeper: newSweeper(cfg, p, m, log),
 	}
-	if cfg.Traps.Listen != "" {
-		if c.traps, err = newTrapListener(cfg, p, rep, ids, m, log); err != nil {
-			return nil, err
+	if err := c.attach(opts, obsIDs); err != nil {
+		c.release()
+		return nil, err
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(newDeviceUp(c))
+	}
+	return c, nil
+}
+
+// attach loads the fingerprint profiles and binds the trap and HL7 listeners.
+func (c *Collector) attach(opts Options, obsIDs *idSource) error {
+	profiles, err := LoadProfiles(c.cfg.SNMP.Profiles.Dir)
+	if err != nil {
+		return err
+	}
+	c.poller.SetProfiles(profiles)
+	if c.cfg.Traps.Listen != "" {
+		if c.traps, err = newTrapListener(c.cfg, c.poller, c.reporter, obsIDs, c.metrics, c.log); err != nil {
+			return err
 		}
 	}
-	if cfg.HL7.Listen != "" {
-		l, err := NewHL7Listener(cfg, rep, HL7Options{Logger: log, Registerer: opts.Registerer})
+	if c.cfg.HL7.Listen != "" {
+		l, err := NewHL7Listener(c.cfg, c.reporter, HL7Options{Logger: c.log, Registerer: opts.Registerer})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.hl7 = l
 	}
-	return c, nil
+	return nil
+}
+
+// release frees what New acquired when New fails half-way: sockets and the spool.
+func (c *Collector) release() {
+	if c.traps != nil {
+		_ = c.traps.conn.Close()
+	}
+	if c.reporter.spool != nil {
+		_ = c.reporter.spool.Close()
+	}
 }
 
 // Traps exposes the trap listener (nil when traps.listen is empty).

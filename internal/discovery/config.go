@@ -54,6 +54,13 @@ type Config struct {
 	HL7        HL7Config  `yaml:"hl7"`
 	// Refresh is how often an unchanged device is re-reported so the cmdb keeps it known.
 	Refresh time.Duration `yaml:"refresh_interval"`
+	Metrics MetricsConfig `yaml:"metrics"`
+}
+
+// MetricsConfig tunes the collector's own metrics.
+type MetricsConfig struct {
+	// DeviceSeriesLimit caps medcmdb_device_up series (one per device).
+	DeviceSeriesLimit int `yaml:"device_series_limit"`
 }
 
 // CMDBConfig says where observations go.
@@ -171,6 +178,7 @@ func DefaultConfig() Config {
 	return Config{
 		Refresh:    60 * time.Second,
 		SpoolMaxMB: 512,
+		Metrics:    MetricsConfig{DeviceSeriesLimit: 20000},
 		CMDB: CMDBConfig{
 			BatchSize:     500,
 			FlushInterval: 500 * time.Millisecond,
@@ -281,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CMDB.FlushInterval <= 0 {
 		add("cmdb.flush_interval: must be positive")
+	}
+	if c.Metrics.DeviceSeriesLimit < 0 {
+		add("metrics.device_series_limit: must not be negative")
 	}
 	if c.SpoolMaxMB < 1 {
 		add("spool_max_mb: %d must be at least 1", c.SpoolMaxMB)

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"net/netip"
 	"fmt"
 	"maps"
 	"slices"
@@ -310,4 +311,18 @@ func (p *Poller) Snapshot(addr string) (DeviceSnapshot, bool) {
 		s.Uplinks = slices.Sorted(maps.Values(d.inv.uplinks))
 	}
 	return s, true
+}
+
+// EachDevice calls fn for every tracked device under the poller's lock (keep fn quick):
+// its address, whether it answers, its class and care area.
+func (p *Poller) EachDevice(fn func(addr netip.AddrPort, up bool, class, careArea string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ap, d := range p.devices {
+		class := "OTHER"
+		if d.fp != nil && d.fp.Class != "" {
+			class = d.fp.Class
+		}
+		fn(ap, d.state != StateDown, class, d.grp.location.CareArea)
+	}
 }

@@ -354,3 +354,21 @@ func sameHL7Identity(a, b Identity) bool {
 	}
 	return p(a) == p(b)
 }
+
+// EachDevice calls fn for every device (not sending application) the tracker follows:
+// its key (EUI-64 or MSH-3), whether its heartbeat is alive, class and care area.
+func (t *HL7Tracker) EachDevice(fn func(key string, up bool, class, careArea string)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entities {
+		key := e.id.EUI64
+		if key == "" {
+			key = e.id.HL7App
+		}
+		class := e.id.Class
+		if class == "" {
+			class = "OTHER"
+		}
+		fn(key, !e.lost, class, e.loc.CareArea)
+	}
+}

@@ -37,8 +37,9 @@ func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Register
 // Report implements graphql.Reporter. The answer comes only after every accepted
 // observation is persisted, so a collector may drop what was acknowledged.
 func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery.Observation) (*graphql.ReportResult, error) {
-	res := &graphql.ReportResult{Rejected: []graphql.Rejection{}}
+	res := &graphql.ReportResult{Rejected: []graphql.Rejection{}, AssetIDs: make([]string, len(obs))}
 	valid := make([]discovery.Observation, 0, len(obs))
+	index := make([]int, 0, len(obs)) // position in obs of each valid observation
 	for i := range obs {
 		o := &obs[i]
 		if o.Collector == "" {
@@ -51,6 +52,7 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 		}
 		p.received.WithLabelValues(string(o.Source)).Inc()
 		valid = append(valid, *o)
+		index = append(index, i)
 	}
 	if len(res.Rejected) > 0 {
 		p.log.Warn("rejected observations", "collector", collector, "count", len(res.Rejected), "first", res.Rejected[0].Reason)
@@ -62,11 +64,14 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 	if err != nil {
 		return nil, fmt.Errorf("applying %d observations from %s: %w", len(valid), collector, err)
 	}
-	for _, o := range outs {
+	for k, o := range outs {
 		if o.Duplicate {
 			res.Duplicates++
 		} else {
 			res.Accepted++
+		}
+		if o.Asset != nil && k < len(index) {
+			res.AssetIDs[index[k]] = o.Asset.ID
 		}
 	}
 	// Incidents converge on the engine's next pass if this fails: the assets are

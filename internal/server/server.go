@@ -120,6 +120,7 @@ func (s *Server) init(ctx context.Context) error {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newInventoryCollector(s.assets, s.incidents),
+		newBiomedCollector(s.assets, s.incidents),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "medcmdb_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version, "component": "cmdb"},
 		}, func() float64 { return 1 }),
