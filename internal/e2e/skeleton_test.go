@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,6 +139,7 @@ snmp:
       location: {building: "Tower A", floor: "3", unit: "ICU-3", care_area: ICU}
 `, g.URL, g.Token, port, net))
 	collector := testkit.Start(t, testkit.Binary(t, "collector"), "--config", cfg, "--metrics-listen", "127.0.0.1:0")
+	metricsAddr := collector.WaitFor(`msg="collector metrics listening" addr=(\S+)`, 30*time.Second)
 
 	// Within 10 s: exactly the three devices, with their system group and address.
 	byName := map[string]assetNode{}
@@ -195,6 +198,21 @@ snmp:
 		return nil
 	})
 	t.Logf("incident open and asset DOWN %s after the kill", took.Round(time.Millisecond))
+
+	// The collector's per-device gauge names the device by its cmdb asset id.
+	testkit.Eventually(t, 5*time.Second, func() error {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		want := fmt.Sprintf(`medcmdb_device_up{asset_id=%q,care_area="ICU",class="OTHER",site="e2e"} 0`, victim.ID)
+		if !strings.Contains(string(body), want) {
+			return fmt.Errorf("collector metrics lack %s", want)
+		}
+		return nil
+	})
 
 	// Ten more seconds of failed polls: still exactly one incident, with its reason.
 	time.Sleep(10 * time.Second)
