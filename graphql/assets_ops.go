@@ -210,7 +210,7 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return r.Update(ctx, str(args, "id"), e, actor(ctx), "")
+			return r.Update(ctx, str(args, "id"), e, actor(ctx), RequestID(ctx))
 		}), editors...)
 	RegisterMutation("retireAsset", editField(
 		gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}, "note": {Type: gql.String}},
@@ -226,7 +226,7 @@ func init() {
 					e.Notes = &n
 				}
 			}
-			return r.Update(ctx, str(args, "id"), e, actor(ctx), "")
+			return r.Update(ctx, str(args, "id"), e, actor(ctx), RequestID(ctx))
 		}), editors...)
 	relArgs := gql.FieldConfigArgument{
 		"id":       {Type: gql.NewNonNull(gql.ID), Description: "The dependent asset."},
@@ -236,11 +236,11 @@ func init() {
 	}
 	RegisterMutation("addAssetRelation", editField(relArgs,
 		func(ctx context.Context, r AssetRegistry, args map[string]any) (*assets.Asset, error) {
-			return r.Relate(ctx, str(args, "id"), assets.RelationKind(str(args, "kind")), str(args, "upstream"), str(args, "port"), actor(ctx), "")
+			return r.Relate(ctx, str(args, "id"), assets.RelationKind(str(args, "kind")), str(args, "upstream"), str(args, "port"), actor(ctx), RequestID(ctx))
 		}), editors...)
 	RegisterMutation("removeAssetRelation", editField(relArgs,
 		func(ctx context.Context, r AssetRegistry, args map[string]any) (*assets.Asset, error) {
-			return r.Unrelate(ctx, str(args, "id"), assets.RelationKind(str(args, "kind")), str(args, "upstream"), actor(ctx), "")
+			return r.Unrelate(ctx, str(args, "id"), assets.RelationKind(str(args, "kind")), str(args, "upstream"), actor(ctx), RequestID(ctx))
 		}), editors...)
 
 	RegisterMutation("addRecall", func() *gql.Field {
@@ -288,7 +288,7 @@ func init() {
 				if len(text) > MaxImportBytes {
 					return nil, errorf(CodeBadUserInput, "csv: larger than %d bytes: split the file", MaxImportBytes)
 				}
-				res, err := r.ImportCSV(p.Context, strings.NewReader(text), actor(p.Context), "")
+				res, err := r.ImportCSV(p.Context, strings.NewReader(text), actor(p.Context), RequestID(p.Context))
 				if res == nil && err != nil {
 					return nil, errorf(CodeBadUserInput, "%v", err)
 				}
