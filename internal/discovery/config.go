@@ -6,39 +6,17 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/medcmdb/medcmdb/internal/secret"
 	"github.com/medcmdb/medcmdb/internal/yamlstrict"
 )
 
-// Secret is a string that never prints: logs, config dumps and %v all show <secret>.
-type Secret string
-
-const secretMask = "<secret>"
-
-// String hides the value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return secretMask
-}
-
-// GoString hides the value from %#v too.
-func (s Secret) GoString() string { return s.String() }
-
-// MarshalYAML hides the value in config dumps.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalJSON hides the value in JSON dumps.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// Reveal returns the value for the one place that needs it: the wire.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is a configuration secret that prints as <secret> (see internal/secret).
+type Secret = secret.Secret
 
 // Config is the collector configuration file.
 type Config struct {
@@ -208,24 +186,6 @@ func DefaultConfig() Config {
 	}
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expandEnv replaces ${VAR} with the environment's value and returns the names of
-// variables that were not set. They expand to "" so a flag can still override the
-// field; if validation then fails, the error names them.
-func expandEnv(data []byte) ([]byte, []string) {
-	var missing []string
-	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return []byte(v)
-	})
-	return out, missing
-}
-
 // LoadConfig reads, expands, strictly decodes and validates a collector config file.
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -245,7 +205,7 @@ func ParseConfig(data []byte) (*Config, error) { return ParseConfigWith(data, ni
 // ParseConfigWith is ParseConfig with overrides (command-line flags) applied between
 // decoding and validation.
 func ParseConfigWith(data []byte, override func(*Config)) (*Config, error) {
-	data, missing := expandEnv(data)
+	data, missing := yamlstrict.ExpandEnv(data)
 	cfg := DefaultConfig()
 	if err := yamlstrict.Decode(data, &cfg); err != nil {
 		return nil, err

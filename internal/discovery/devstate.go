@@ -2,9 +2,9 @@ package discovery
 
 import (
 	"context"
-	"net/netip"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"

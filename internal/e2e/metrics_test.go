@@ -63,9 +63,12 @@ type responseRecorder struct {
 	body   []byte
 }
 
-func (r *responseRecorder) Header() http.Header         { return r.header }
-func (r *responseRecorder) Write(b []byte) (int, error) { r.body = append(r.body, b...); return len(b), nil }
-func (r *responseRecorder) WriteHeader(int)             {}
+func (r *responseRecorder) Header() http.Header { return r.header }
+func (r *responseRecorder) Write(b []byte) (int, error) {
+	r.body = append(r.body, b...)
+	return len(b), nil
+}
+func (r *responseRecorder) WriteHeader(int) {}
 
 // TestMetricsAndDashboards: both processes' /metrics pass promtool, and every
 // medcmdb_* name in the Grafana dashboards and alert rules is one they expose.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -255,7 +254,7 @@ func ParsePolicy(data []byte) (*Policy, error) {
 // explicit zero (hold 0s) is kept.
 func (p *Policy) decode(data []byte) error {
 	if len(bytes.TrimSpace(data)) > 0 {
-		data, missing := expandEnv(data)
+		data, missing := yamlstrict.ExpandEnv(data)
 		if len(missing) > 0 {
 			return fmt.Errorf("environment variable(s) not set: %s", strings.Join(missing, ", "))
 		}
@@ -268,23 +267,6 @@ func (p *Policy) decode(data []byte) error {
 		upperKeys(p.RecoveryHold.Classes)
 	}
 	return p.Validate()
-}
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// expandEnv replaces ${VAR} with the environment's value, so that webhook secrets
-// need not sit in the file; it returns the names of variables that are not set.
-func expandEnv(data []byte) ([]byte, []string) {
-	var missing []string
-	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return []byte(v)
-	})
-	return out, missing
 }
 
 // upperKeys makes class and care-area names case-insensitive; a key the file wrote in

@@ -6,32 +6,12 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/secret"
 )
 
-// Secret is a string that never prints: logs, config dumps and %v all show <secret>.
-type Secret string
-
-const secretMask = "<secret>"
-
-// String hides the value.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return secretMask
-}
-
-// GoString hides the value from %#v too.
-func (s Secret) GoString() string { return s.String() }
-
-// MarshalYAML hides the value in config dumps.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// MarshalJSON hides the value in JSON dumps.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
-
-// Reveal returns the value for the one place that needs it: the wire.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is a configuration secret that prints as <secret> (see internal/secret).
+type Secret = secret.Secret
 
 // Webhook kinds: the body shape the receiver expects.
 const (

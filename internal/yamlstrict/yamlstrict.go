@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,4 +42,22 @@ func Decode(data []byte, out any) error {
 		}
 	}
 	return fmt.Errorf("decoding: %s", strings.Join(msgs, "; "))
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// ExpandEnv replaces ${VAR} with the environment's value, so secrets need not sit in
+// configuration files, and returns the names of variables that are not set (they
+// expand to ""; the caller decides whether that is an error).
+func ExpandEnv(data []byte) ([]byte, []string) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	return out, missing
 }
