@@ -2,12 +2,20 @@ package assets
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
 // Expire marks channels whose observations ran out as expired; an asset with no valid
 // channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device).
 func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
+	return s.ExpireOwned(ctx, nil)
+}
+
+// ExpireOwned is Expire for the channels of the collectors owns accepts (nil: all).
+// With several replicas, only the replica a collector reports to knows how fresh its
+// channels are (refreshes are not written); the others leave them alone.
+func (s *Service) ExpireOwned(ctx context.Context, owns func(collector string) bool) ([]Outcome, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	now := s.opts.Now()
@@ -16,19 +24,19 @@ func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
 	var outs []Outcome
 	s.mu.RLock()
 	var due []string
+	expiring := func(ch *Channel) bool {
+		return !ch.Expired && ch.ValidUntil.Before(now) && (owns == nil || owns(ch.Collector))
+	}
 	for _, id := range s.order {
-		for _, ch := range s.assets[id].Channels {
-			if !ch.Expired && ch.ValidUntil.Before(now) {
-				due = append(due, id)
-				break
-			}
+		if slices.ContainsFunc(s.assets[id].Channels, expiring) {
+			due = append(due, id)
 		}
 	}
 	s.mu.RUnlock()
 	for _, id := range due {
 		a := b.get(id)
 		for _, ch := range a.Channels {
-			if !ch.Expired && ch.ValidUntil.Before(now) {
+			if expiring(ch) {
 				ch.Expired = true
 			}
 		}

@@ -44,6 +44,9 @@ type Options struct {
 	RestartGrace time.Duration
 	// DefaultTTL applies to observations without validUntil.
 	DefaultTTL time.Duration
+	// FeedOverlap is how far back of its last poll the change feed reads again
+	// (default 10s): the clock skew between replicas plus the longest write.
+	FeedOverlap time.Duration
 }
 
 // Service is the asset registry: an in-memory working set over the store. Published
@@ -63,6 +66,9 @@ type Service struct {
 	pending    map[string]bool     // ids of assets with unresolved neighbours
 	recalls    []*Recall           // by manufacturer+model, shown on every match
 	counter    IncidentCounter     // incident history for risk, may be nil
+
+	feedMu sync.Mutex // serialises Refresh; guards feedState
+	feedState
 }
 
 // NewService loads every asset from the store.
@@ -82,7 +88,11 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 	if o.DefaultTTL <= 0 {
 		o.DefaultTTL = 10 * time.Minute
 	}
+	if o.FeedOverlap <= 0 {
+		o.FeedOverlap = 10 * time.Second
+	}
 	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}, pending: map[string]bool{}}
+	s.loadedAt = o.Now()
 	all, err := st.LoadAll(ctx)
 	if err != nil {
 		return nil, err
@@ -471,7 +481,9 @@ func (s *Service) persist(ctx context.Context, b *batch) error {
 		}
 		a := b.work[id]
 		a.Version = b.prev[id] + 1
-		a.UpdatedAt = b.now
+		// The time of the write, not of the batch: the change feed of other
+		// replicas reads by it.
+		a.UpdatedAt = s.opts.Now()
 		seals = append(seals, appendHistory(a, b.changes[id])...)
 		a.RiskScore = RiskScore(a)
 		if b.prev[id] == 0 {
