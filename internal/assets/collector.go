@@ -129,7 +129,7 @@ func (s *Service) SetCollectorState(ctx context.Context, name, site string, sile
 			b.persist[a.ID] = true
 		}
 	}
-	if st := computeStatus(a, b.now); st != a.Status {
+	if st := computeStatus(a, b.now, s.owner()); st != a.Status {
 		b.record(a, Change{At: at, Source: "COLLECTOR", Actor: collectorActor, Field: "status", Before: string(a.Status), After: string(st)})
 		a.Status = st
 	}

@@ -7,15 +7,10 @@ import (
 )
 
 // Expire marks channels whose observations ran out as expired; an asset with no valid
-// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device).
+// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device). With
+// several replicas, only channels of collectors this replica owns are judged (see
+// SetOwnership).
 func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
-	return s.ExpireOwned(ctx, nil)
-}
-
-// ExpireOwned is Expire for the channels of the collectors owns accepts (nil: all).
-// With several replicas, only the replica a collector reports to knows how fresh its
-// channels are (refreshes are not written); the others leave them alone.
-func (s *Service) ExpireOwned(ctx context.Context, owns func(collector string) bool) ([]Outcome, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	now := s.opts.Now()
@@ -24,6 +19,7 @@ func (s *Service) ExpireOwned(ctx context.Context, owns func(collector string) b
 	var outs []Outcome
 	s.mu.RLock()
 	var due []string
+	owns := s.owner()
 	expiring := func(ch *Channel) bool {
 		return !ch.Expired && ch.ValidUntil.Before(now) && (owns == nil || owns(ch.Collector))
 	}
@@ -42,7 +38,7 @@ func (s *Service) ExpireOwned(ctx context.Context, owns func(collector string) b
 		}
 		b.persist[id] = true
 		out := Outcome{Asset: a, StatusBefore: a.Status}
-		if st := computeStatus(a, now); st != a.Status {
+		if st := computeStatus(a, now, owns); st != a.Status {
 			b.record(a, Change{At: now, Source: "EXPIRY", Actor: "cmdb", Field: "status", Before: string(a.Status), After: string(st)})
 			a.Status = st
 		}
@@ -74,4 +70,21 @@ func (s *Service) compact() {
 	if n > 0 {
 		s.log.Debug("deleted replaced asset versions", "count", n, "took", time.Since(start))
 	}
+}
+
+// SetOwnership says which collectors' channels this replica judges (expires, and
+// counts as stale once their validity passed). Only the replica a collector reports
+// to knows how fresh its channels are: refreshes are not written, so another
+// replica's copy of a channel's validity is old. nil (the default) judges all, which
+// is right for a single replica.
+func (s *Service) SetOwnership(owns func(collector string) bool) {
+	s.ownsMu.Lock()
+	s.owns = owns
+	s.ownsMu.Unlock()
+}
+
+func (s *Service) owner() func(string) bool {
+	s.ownsMu.RLock()
+	defer s.ownsMu.RUnlock()
+	return s.owns
 }

@@ -69,6 +69,9 @@ type Service struct {
 
 	feedMu sync.Mutex // serialises Refresh; guards feedState
 	feedState
+
+	ownsMu sync.RWMutex
+	owns   func(collector string) bool // nil: this replica judges every channel
 }
 
 // NewService loads every asset from the store.
@@ -342,7 +345,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 	if len(out.Raised) > 0 || len(out.Cleared) > 0 {
 		b.persist[a.ID] = true
 	}
-	if st := computeStatus(a, b.now); st != a.Status {
+	if st := computeStatus(a, b.now, s.owner()); st != a.Status {
 		chg("status", string(a.Status), string(st))
 		a.Status = st
 	}
@@ -427,15 +430,17 @@ func rank(s discovery.State) int {
 func worse(a, b discovery.State) bool { return rank(b) > rank(a) }
 
 // computeStatus derives the asset status from its channels: the worst state among the
-// channels still valid, UNKNOWN when none is. Manual statuses stay.
-func computeStatus(a *Asset, now time.Time) Status {
+// channels still valid, UNKNOWN when none is. Manual statuses stay. The validity of
+// a channel whose collector owns rejects (another replica hears that collector) is
+// not this replica's to judge: it counts until its owner marks it expired.
+func computeStatus(a *Asset, now time.Time, owns func(collector string) bool) Status {
 	if a.Status == StatusRetired || a.Status == StatusMaintenance {
 		return a.Status
 	}
 	valid := false
 	worst := discovery.StateUp
 	for _, ch := range a.Channels {
-		if ch.Expired || ch.ValidUntil.Before(now) {
+		if ch.Expired || ch.ValidUntil.Before(now) && (owns == nil || owns(ch.Collector)) {
 			continue
 		}
 		valid = true

@@ -49,8 +49,11 @@ type Record struct {
 	Name         string    `bson:"_id"`
 	Site         string    `bson:"site,omitempty"`
 	LastReportAt time.Time `bson:"lastReportAt"`
-	// ValidUntil is when the observations of its latest report run out.
+	// ValidUntil is when the observations of its latest report run out, as last
+	// written: up to a quarter span behind what the replica hearing it knows.
 	ValidUntil time.Time `bson:"validUntil"`
+	// Span is the validity span of its reports.
+	Span time.Duration `bson:"span"`
 	// Replica is the replica that wrote the record last.
 	Replica string `bson:"replica,omitempty"`
 }
@@ -66,9 +69,9 @@ type Options struct {
 	Now      func() time.Time
 	// Interval is how often records are written, read and judged (default 1s).
 	Interval time.Duration
-	// Grace is how long past the validity of its last report a collector may stay
-	// quiet before it is silent (default 2 intervals): it absorbs the lag of the
-	// shared record behind the replica that heard the collector.
+	// Grace is how long past the validity of its last report (and the lag of its
+	// shared record) a collector may stay quiet before it is silent (default 2
+	// intervals): it absorbs the time between rounds of the trackers.
 	Grace      time.Duration
 	Registerer prometheus.Registerer
 }
@@ -170,7 +173,17 @@ func (t *Tracker) Owns(collector string) bool {
 		return false
 	}
 	r, ok := t.shared[collector]
-	return !ok || !now.Before(r.ValidUntil.Add(t.o.Grace))
+	return !ok || !now.Before(t.silentAt(r))
+}
+
+// lag is how far the shared record of a collector may trail what the replica hearing
+// it knows: it is written when its validity moved on by that much.
+func (t *Tracker) lag(span time.Duration) time.Duration { return max(span/4, t.o.Interval) }
+
+// silentAt is when a collector whose shared record is r counts as silent: past the
+// validity of its last report, allowing for the record's lag and the grace.
+func (t *Tracker) silentAt(r Record) time.Time {
+	return r.ValidUntil.Add(t.lag(r.Span) + t.o.Grace)
 }
 
 // Run writes, reads and judges the collectors every interval until ctx ends.
@@ -215,14 +228,14 @@ func (t *Tracker) flush(ctx context.Context) error {
 	var due []write
 	t.mu.Lock()
 	for name, h := range t.local {
-		if h.until.Sub(h.wrote) >= max(h.span/4, t.o.Interval) {
+		if h.until.Sub(h.wrote) >= t.lag(h.span) {
 			due = append(due, write{name, *h})
 		}
 	}
 	t.mu.Unlock()
 	var errs []error
 	for _, w := range due {
-		set := bson.M{"replica": t.o.Replica}
+		set := bson.M{"replica": t.o.Replica, "span": w.h.span}
 		if w.h.site != "" {
 			set["site"] = w.h.site
 		}
@@ -257,7 +270,7 @@ func (t *Tracker) load(ctx context.Context) error {
 	m := make(map[string]Record, len(list))
 	for _, r := range list {
 		m[r.Name] = r
-		if now.Before(r.ValidUntil.Add(t.o.Grace)) {
+		if now.Before(t.silentAt(r)) {
 			reporting++
 		}
 		t.lastReport.WithLabelValues(r.Name).Set(float64(r.LastReportAt.Unix()))
@@ -294,7 +307,7 @@ func (t *Tracker) judge(ctx context.Context) error {
 	var errs []error
 	var outs []assets.Outcome
 	for _, r := range list {
-		silent := !now.Before(r.ValidUntil.Add(t.o.Grace))
+		silent := !now.Before(t.silentAt(r))
 		if cur, known := t.o.Registry.CollectorSilent(r.Name); known && cur == silent {
 			continue
 		}

@@ -23,6 +23,7 @@ func (s *Server) initFleet() {
 		Logger: s.log, Registerer: s.registry,
 	})
 	s.pipeline.fleet = s.fleet
+	s.assets.SetOwnership(s.fleet.Owns)
 	s.feedPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medcmdb_feed_polls_total", Help: "Change-feed polls of the store for other replicas' writes, by result.",
 	}, []string{"result"})

@@ -256,7 +256,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			outs, err := s.assets.ExpireOwned(ctx, s.fleet.Owns)
+			outs, err := s.assets.Expire(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Warn("expiring observations", "err", err)
