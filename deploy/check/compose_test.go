@@ -76,3 +76,28 @@ func checkCollectorFile(t *testing.T, path string) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestProxySticksTokensToReplicas: the proxy in front of the cmdb replicas routes by
+// bearer token, so a collector's reports keep reaching the replica that judges when
+// its devices expire, and fails over to the other.
+func TestProxySticksTokensToReplicas(t *testing.T) {
+	raw, err := os.ReadFile("../compose/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(stripComments(raw))
+	start := strings.Index(conf, "upstream cmdb {")
+	if start < 0 {
+		t.Fatal("nginx.conf: no upstream cmdb")
+	}
+	block := conf[start : start+strings.Index(conf[start:], "}")]
+	if !strings.Contains(block, "hash $http_authorization consistent;") {
+		t.Errorf("upstream cmdb does not hash on the bearer token:\n%s", block)
+	}
+	if n := strings.Count(block, "server cmdb-"); n < 2 {
+		t.Errorf("upstream cmdb has %d replicas, want 2", n)
+	}
+	if !strings.Contains(conf, "proxy_next_upstream error timeout") {
+		t.Error("no failover to the other replica (proxy_next_upstream)")
+	}
+}

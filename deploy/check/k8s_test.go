@@ -139,6 +139,12 @@ func TestKubernetesManifests(t *testing.T) {
 	if _, ok := seen["PodDisruptionBudget/medcmdb-cmdb"]; !ok {
 		t.Error("no PodDisruptionBudget for the cmdb")
 	}
+	// Collectors must stick to one replica (it alone expires their devices).
+	if svc, ok := seen["Service/medcmdb-cmdb"].(*corev1.Service); !ok {
+		t.Error("no Service medcmdb-cmdb")
+	} else if svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP {
+		t.Errorf("Service medcmdb-cmdb: sessionAffinity %q, want ClientIP so that a collector keeps reporting to one replica", svc.Spec.SessionAffinity)
+	}
 }
 
 // checkPodSpec insists on what a hospital deployment needs: probes, resources, non-root.

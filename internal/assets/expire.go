@@ -2,11 +2,14 @@ package assets
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
 // Expire marks channels whose observations ran out as expired; an asset with no valid
-// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device).
+// channel becomes UNKNOWN (never DOWN: a silent collector is not a dead device). With
+// several replicas, only channels of collectors this replica owns are judged (see
+// SetOwnership).
 func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -16,25 +19,26 @@ func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
 	var outs []Outcome
 	s.mu.RLock()
 	var due []string
+	owns := s.owner()
+	expiring := func(ch *Channel) bool {
+		return !ch.Expired && ch.ValidUntil.Before(now) && (owns == nil || owns(ch.Collector))
+	}
 	for _, id := range s.order {
-		for _, ch := range s.assets[id].Channels {
-			if !ch.Expired && ch.ValidUntil.Before(now) {
-				due = append(due, id)
-				break
-			}
+		if slices.ContainsFunc(s.assets[id].Channels, expiring) {
+			due = append(due, id)
 		}
 	}
 	s.mu.RUnlock()
 	for _, id := range due {
 		a := b.get(id)
 		for _, ch := range a.Channels {
-			if !ch.Expired && ch.ValidUntil.Before(now) {
+			if expiring(ch) {
 				ch.Expired = true
 			}
 		}
 		b.persist[id] = true
 		out := Outcome{Asset: a, StatusBefore: a.Status}
-		if st := computeStatus(a, now); st != a.Status {
+		if st := computeStatus(a, now, owns); st != a.Status {
 			b.record(a, Change{At: now, Source: "EXPIRY", Actor: "cmdb", Field: "status", Before: string(a.Status), After: string(st)})
 			a.Status = st
 		}
@@ -66,4 +70,21 @@ func (s *Service) compact() {
 	if n > 0 {
 		s.log.Debug("deleted replaced asset versions", "count", n, "took", time.Since(start))
 	}
+}
+
+// SetOwnership says which collectors' channels this replica judges (expires, and
+// counts as stale once their validity passed). Only the replica a collector reports
+// to knows how fresh its channels are: refreshes are not written, so another
+// replica's copy of a channel's validity is old. nil (the default) judges all, which
+// is right for a single replica.
+func (s *Service) SetOwnership(owns func(collector string) bool) {
+	s.ownsMu.Lock()
+	s.owns = owns
+	s.ownsMu.Unlock()
+}
+
+func (s *Service) owner() func(string) bool {
+	s.ownsMu.RLock()
+	defer s.ownsMu.RUnlock()
+	return s.owns
 }

@@ -20,6 +20,9 @@ const (
 	RankIP
 	// RankAssetTag is the tag people assign; only imports and edits look it up.
 	RankAssetTag
+	// RankCollector names the record of a collector; only the collector tracker
+	// looks it up, observations never carry it.
+	RankCollector
 )
 
 // strong reports whether a match on this rank proves identity (and can justify a
@@ -149,6 +152,9 @@ func assetKeys(a *Asset) []key {
 	}
 	if k := tagKey(a.Biomed.AssetTag); k != "" {
 		keys = append(keys, key{RankAssetTag, k})
+	}
+	if k := collectorKey(a.CollectorName); k != "" {
+		keys = append(keys, key{RankCollector, k})
 	}
 	return keys
 }

@@ -28,13 +28,16 @@ const (
 	ClassServer            Class = "SERVER"
 	ClassWorkstation       Class = "WORKSTATION"
 	ClassOther             Class = "OTHER"
+	// ClassCollector is the record standing for a medcmdb collector, so that a silent
+	// collector is an incident like any failed device (see collector.go).
+	ClassCollector Class = "COLLECTOR"
 )
 
 // Classes lists every class in schema order.
 var Classes = []Class{
 	ClassPatientMonitor, ClassInfusionPump, ClassVentilator, ClassAnesthesiaMachine,
 	ClassLabAnalyzer, ClassImaging, ClassNetworkSwitch, ClassRouter, ClassWirelessAP, ClassUPS,
-	ClassPrinter, ClassHL7Gateway, ClassServer, ClassWorkstation, ClassOther,
+	ClassPrinter, ClassHL7Gateway, ClassServer, ClassWorkstation, ClassOther, ClassCollector,
 }
 
 // Valid reports whether c is a known class.
@@ -181,6 +184,10 @@ type Asset struct {
 
 	// Biomed fields, set by people (updateAsset, import).
 	Biomed Biomed `bson:"biomed"`
+
+	// CollectorName is set on the record of a collector (ClassCollector): the name the
+	// collector reports under. It identifies the record; people may rename it.
+	CollectorName string `bson:"collectorName,omitempty"`
 
 	// PatientConnected is true while HL7 shows the device bound to a patient.
 	PatientConnected bool `bson:"patientConnected,omitempty"`

@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Filter selects assets; empty fields match everything.
+// Filter selects assets; empty fields match everything, except that the records of
+// collectors (ClassCollector) match only a filter on that class.
 type Filter struct {
 	Class        Class
 	Status       Status
@@ -51,6 +52,10 @@ func (m *matcher) match(a *Asset) bool {
 		return false
 	}
 	if f.Class != "" && a.Class != f.Class || f.Status != "" && a.Status != f.Status {
+		return false
+	}
+	// Collectors' own records are listed only when asked for: "assets" are devices.
+	if a.Class == ClassCollector && f.Class != ClassCollector {
 		return false
 	}
 	if !eq(f.Site, a.Site) || !eq(f.CareArea, a.Location.CareArea) || !eq(f.Building, a.Location.Building) ||

@@ -44,6 +44,9 @@ type Options struct {
 	RestartGrace time.Duration
 	// DefaultTTL applies to observations without validUntil.
 	DefaultTTL time.Duration
+	// FeedOverlap is how far back of its last poll the change feed reads again
+	// (default 10s): the clock skew between replicas plus the longest write.
+	FeedOverlap time.Duration
 }
 
 // Service is the asset registry: an in-memory working set over the store. Published
@@ -63,6 +66,12 @@ type Service struct {
 	pending    map[string]bool     // ids of assets with unresolved neighbours
 	recalls    []*Recall           // by manufacturer+model, shown on every match
 	counter    IncidentCounter     // incident history for risk, may be nil
+
+	feedMu sync.Mutex // serialises Refresh; guards feedState
+	feedState
+
+	ownsMu sync.RWMutex
+	owns   func(collector string) bool // nil: this replica judges every channel
 }
 
 // NewService loads every asset from the store.
@@ -82,7 +91,11 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 	if o.DefaultTTL <= 0 {
 		o.DefaultTTL = 10 * time.Minute
 	}
+	if o.FeedOverlap <= 0 {
+		o.FeedOverlap = 10 * time.Second
+	}
 	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}, pending: map[string]bool{}}
+	s.loadedAt = o.Now()
 	all, err := st.LoadAll(ctx)
 	if err != nil {
 		return nil, err
@@ -332,7 +345,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 	if len(out.Raised) > 0 || len(out.Cleared) > 0 {
 		b.persist[a.ID] = true
 	}
-	if st := computeStatus(a, b.now); st != a.Status {
+	if st := computeStatus(a, b.now, s.owner()); st != a.Status {
 		chg("status", string(a.Status), string(st))
 		a.Status = st
 	}
@@ -417,15 +430,17 @@ func rank(s discovery.State) int {
 func worse(a, b discovery.State) bool { return rank(b) > rank(a) }
 
 // computeStatus derives the asset status from its channels: the worst state among the
-// channels still valid, UNKNOWN when none is. Manual statuses stay.
-func computeStatus(a *Asset, now time.Time) Status {
+// channels still valid, UNKNOWN when none is. Manual statuses stay. The validity of
+// a channel whose collector owns rejects (another replica hears that collector) is
+// not this replica's to judge: it counts until its owner marks it expired.
+func computeStatus(a *Asset, now time.Time, owns func(collector string) bool) Status {
 	if a.Status == StatusRetired || a.Status == StatusMaintenance {
 		return a.Status
 	}
 	valid := false
 	worst := discovery.StateUp
 	for _, ch := range a.Channels {
-		if ch.Expired || ch.ValidUntil.Before(now) {
+		if ch.Expired || ch.ValidUntil.Before(now) && (owns == nil || owns(ch.Collector)) {
 			continue
 		}
 		valid = true
@@ -471,7 +486,9 @@ func (s *Service) persist(ctx context.Context, b *batch) error {
 		}
 		a := b.work[id]
 		a.Version = b.prev[id] + 1
-		a.UpdatedAt = b.now
+		// The time of the write, not of the batch: the change feed of other
+		// replicas reads by it.
+		a.UpdatedAt = s.opts.Now()
 		seals = append(seals, appendHistory(a, b.changes[id])...)
 		a.RiskScore = RiskScore(a)
 		if b.prev[id] == 0 {

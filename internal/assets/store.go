@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -260,4 +261,24 @@ func (s *Store) InsertMany(ctx context.Context, list []*Asset) error {
 		}
 	}
 	return nil
+}
+
+// ChangedSince reads the assets written at or after since, for the change feed
+// between replicas sharing a MongoDB (index on updatedAt). The embedded store has a
+// single writer, the process that embeds it: there is nothing to read, and nil is
+// returned without a query.
+func (s *Store) ChangedSince(ctx context.Context, since time.Time) ([]*Asset, error) {
+	if s.appendOnly {
+		return nil, nil
+	}
+	var out []*Asset
+	err := store.FindAll(ctx, s.assets, bson.M{"updatedAt": bson.M{"$gte": since}}, func(a Asset) error {
+		a.persistedSeen = a.LastSeenAt
+		out = append(out, &a)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading changed assets: %w", err)
+	}
+	return out, nil
 }

@@ -146,6 +146,15 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	return p, nil
 }
 
+// Forget empties the lookup cache, so that the next request of every token reads it
+// again: replicas sharing a store call it on each change-feed poll, which bounds how
+// long a token revoked through another replica still works here.
+func (s *Store) Forget() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
 // List returns every token (hashes shortened: they identify, never authenticate).
 func (s *Store) List(ctx context.Context) ([]Token, error) {
 	cur, err := s.col.Find(ctx, bson.M{})
@@ -172,7 +181,8 @@ func ShortID(hash string) string {
 var ErrNoToken = errors.New("no such token")
 
 // Revoke revokes the token whose short id is id. It takes effect at once on this
-// replica and within the cache TTL (10 s) on others.
+// replica, and on others at their next change-feed poll (at most the cache TTL,
+// 10 s, without one).
 func (s *Store) Revoke(ctx context.Context, id string) (*Token, error) {
 	toks, err := s.List(ctx)
 	if err != nil {

@@ -55,6 +55,8 @@ type Engine struct {
 	// quiet holds keys resolved by hand while still active: not reopened until the
 	// condition clears.
 	quiet map[string]bool
+
+	feed feed // change feed from other replicas (feed.go)
 }
 
 // tracker is the engine's memory of one (asset, condition): when it became active or
@@ -101,6 +103,7 @@ func NewEngine(ctx context.Context, st *Store, src AssetSource, o EngineOptions)
 		all: map[string]*Incident{}, open: map[string]string{}, byAsset: map[string][]string{},
 		linked: map[string][]string{}, quiet: map[string]bool{},
 	}
+	e.feed.loadedAt, e.feed.overlap = o.Now(), 10*time.Second
 	all, err := st.LoadAll(ctx)
 	if err != nil {
 		return nil, err

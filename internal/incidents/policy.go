@@ -169,6 +169,8 @@ func DefaultPolicy() *Policy {
 			"LAB_ANALYZER":    3, "IMAGING": 3,
 			"NETWORK_SWITCH": 3, "ROUTER": 3, "WIRELESS_AP": 3, "UPS": 3, "HL7_GATEWAY": 3,
 			"SERVER": 2, "WORKSTATION": 2, "PRINTER": 1, "OTHER": 2,
+			// A silent collector blinds the monitoring of a whole site or range.
+			"COLLECTOR": 4,
 		},
 		CareAreaAcuity: map[string]int{
 			"ICU": 5, "NICU": 5, "PICU": 5, "ED": 5, "OR": 5,

@@ -16,7 +16,31 @@ import (
 func (e *Engine) Prune(ctx context.Context, before time.Time) (int, error) {
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	victims := e.prunable(before)
+	if len(victims) == 0 {
+		return 0, nil
+	}
+	if err := e.store.Delete(ctx, victims); err != nil {
+		return 0, err
+	}
+	e.forget(victims)
+	return len(victims), nil
+}
+
+// ForgetResolved drops from memory, without touching the store, what Prune removes:
+// the retention job runs on one replica, and the others follow with this.
+func (e *Engine) ForgetResolved(before time.Time) int {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	victims := e.prunable(before)
+	e.forget(victims)
+	return len(victims)
+}
+
+// prunable lists the incidents resolved for good before the given time (e.wmu held).
+func (e *Engine) prunable(before time.Time) []*Incident {
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	var victims []*Incident
 	for _, id := range e.order {
 		i := e.all[id]
@@ -24,18 +48,20 @@ func (e *Engine) Prune(ctx context.Context, before time.Time) (int, error) {
 			victims = append(victims, i)
 		}
 	}
-	e.mu.RUnlock()
+	return victims
+}
+
+// forget drops incidents from memory and its indexes (e.wmu held).
+func (e *Engine) forget(victims []*Incident) {
 	if len(victims) == 0 {
-		return 0, nil
-	}
-	if err := e.store.Delete(ctx, victims); err != nil {
-		return 0, err
+		return
 	}
 	gone := map[string]bool{}
 	for _, v := range victims {
 		gone[v.ID] = true
 	}
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.order = slices.DeleteFunc(e.order, func(id string) bool { return gone[id] })
 	for id := range gone {
 		inc := e.all[id]
@@ -48,8 +74,6 @@ func (e *Engine) Prune(ctx context.Context, before time.Time) (int, error) {
 		}
 		delete(e.linked, id)
 	}
-	e.mu.Unlock()
-	return len(victims), nil
 }
 
 // Delete removes incidents from their partitions, a batch per partition.

@@ -49,6 +49,8 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 		if err := p.EnsureIndexes(ctx,
 			mongo.IndexModel{Keys: store.Key("assetId", "condition")},
 			mongo.IndexModel{Keys: store.Key("state", "openedAt")},
+			// The change feed between replicas reads by it (feed.go).
+			mongo.IndexModel{Keys: store.Key("updatedAt")},
 		); err != nil {
 			return nil, err
 		}

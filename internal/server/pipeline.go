@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medcmdb/medcmdb/graphql"
 	"github.com/medcmdb/medcmdb/internal/assets"
 	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/fleet"
 	"github.com/medcmdb/medcmdb/internal/incidents"
 )
 
@@ -19,6 +21,7 @@ type pipeline struct {
 	incidents *incidents.Engine
 	log       *slog.Logger
 	received  *prometheus.CounterVec
+	fleet     *fleet.Tracker // hears the collectors' reports; nil in tests
 }
 
 func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Registerer, log *slog.Logger) *pipeline {
@@ -60,6 +63,9 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 	if len(valid) == 0 {
 		return res, nil
 	}
+	if p.fleet != nil {
+		p.fleet.Seen(collector, valid[0].Site, validitySpan(valid))
+	}
 	outs, err := p.assets.Apply(ctx, valid, graphql.RequestID(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("applying %d observations from %s: %w", len(valid), collector, err)
@@ -80,4 +86,20 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 		p.log.Warn("updating incidents after observations", "err", err)
 	}
 	return res, nil
+}
+
+// validitySpan is how long the observations of a report hold: the longest span
+// between observedAt and validUntil. A collector is silent once that has passed since
+// its last report without another.
+func validitySpan(obs []discovery.Observation) time.Duration {
+	var span time.Duration
+	for i := range obs {
+		if !obs[i].ValidUntil.IsZero() {
+			span = max(span, obs[i].ValidUntil.Sub(obs[i].ObservedAt))
+		}
+	}
+	if span <= 0 {
+		span = 10 * time.Minute // the asset registry's default TTL
+	}
+	return span
 }

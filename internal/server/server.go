@@ -21,6 +21,7 @@ import (
 	"github.com/medcmdb/medcmdb/internal/assets"
 	"github.com/medcmdb/medcmdb/internal/audit"
 	"github.com/medcmdb/medcmdb/internal/auth"
+	"github.com/medcmdb/medcmdb/internal/fleet"
 	"github.com/medcmdb/medcmdb/internal/incidents"
 	"github.com/medcmdb/medcmdb/internal/lease"
 	"github.com/medcmdb/medcmdb/internal/schedule"
@@ -43,6 +44,9 @@ type Config struct {
 	ExpiryInterval time.Duration
 	// TLSCert and TLSKey, when set, serve HTTPS only.
 	TLSCert, TLSKey string
+	// FeedInterval is how often a replica on a shared (non-embedded) store polls it
+	// for other replicas' writes (default 2s; negative: never).
+	FeedInterval time.Duration
 }
 
 // Server is a running cmdb.
@@ -59,6 +63,7 @@ type Server struct {
 	replica   string
 	lease     *lease.Lease
 	jobs      *schedule.Scheduler
+	fleet     *fleet.Tracker
 	pipeline  *pipeline
 	registry  *prometheus.Registry
 	listener  net.Listener
@@ -66,6 +71,8 @@ type Server struct {
 	tls       bool // serving HTTPS (http.Server sets TLSConfig itself for HTTP/2)
 
 	adminTokenPath string
+
+	feedPolls, feedChanges *prometheus.CounterVec
 }
 
 // New opens the store, loads the working set and binds the listener, so Addr is valid
@@ -129,6 +136,7 @@ func (s *Server) init(ctx context.Context) error {
 		}, s.storeUp),
 	)
 	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
+	s.initFleet()
 	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline,
 		Tokens: s.tokens, Audit: s.audit},
 		s.tokens, s.registry, log, graphql.DefaultLimits())
@@ -224,6 +232,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})
 	s.runIncidents(ctx, &wg)
+	s.runReplicas(ctx, &wg)
 	wg.Go(func() { s.expireLoop(ctx) })
 	s.log.Info("cmdb listening", "url", s.URL(), "embedded_store", s.store.Embedded, "version", Version)
 	<-ctx.Done()

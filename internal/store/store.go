@@ -182,13 +182,14 @@ func (q quietHandler) WithAttrs(a []slog.Attr) slog.Handler {
 }
 func (q quietHandler) WithGroup(n string) slog.Handler { return quietHandler{q.Handler.WithGroup(n)} }
 
-// EnsureIndexes creates indexes; creating an existing index is a no-op.
+// EnsureIndexes creates indexes; creating an existing index is a no-op. One command
+// per index: FerretDB v1.24 panics on a createIndexes command carrying several (seen
+// when cmdb processes share `cmdb store` through --mongo-uri).
 func EnsureIndexes(ctx context.Context, c *mongo.Collection, models ...mongo.IndexModel) error {
-	if len(models) == 0 {
-		return nil
-	}
-	if _, err := c.Indexes().CreateMany(ctx, models); err != nil {
-		return fmt.Errorf("creating indexes on %s: %w", c.Name(), err)
+	for _, m := range models {
+		if _, err := c.Indexes().CreateOne(ctx, m); err != nil {
+			return fmt.Errorf("creating indexes on %s: %w", c.Name(), err)
+		}
 	}
 	return nil
 }

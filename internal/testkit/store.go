@@ -64,3 +64,13 @@ func Logger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// SharedStore is Store reached the way several cmdb processes reach one store: as an
+// external MongoDB (Embedded false: versioned writes, one partition per collection,
+// identity claims, the change feed). Two services opened on it act as two replicas.
+func SharedStore(t testing.TB) *store.Store {
+	t.Helper()
+	s := Store(t)
+	s.Embedded = false
+	return s
+}
