@@ -36,7 +36,7 @@ type Options struct {
 	// WarmUp is history replayed before From to establish device state (what is
 	// down, what is a free spare); incidents it opens are not reported.
 	WarmUp time.Duration
-	Logger   *slog.Logger
+	Logger *slog.Logger
 	// Now is the wall clock (tests); it only bounds an open-ended To.
 	Now func() time.Time
 }
