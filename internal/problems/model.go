@@ -106,4 +106,6 @@ func norm(s string) string { return strings.ToLower(strings.Join(strings.Fields(
 
 func assetKey(id string) string { return "asset:" + id }
 
-func modelKey(manufacturer, model string) string { return "model:" + norm(manufacturer) + "|" + norm(model) }
+func modelKey(manufacturer, model string) string {
+	return "model:" + norm(manufacturer) + "|" + norm(model)
+}
