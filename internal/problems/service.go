@@ -84,7 +84,7 @@ func Open(ctx context.Context, st *store.Store, inc Incidents, ast Assets, o Opt
 	s := &Service{db: st, col: st.DB.Collection("problems"), keys: st.DB.Collection("problem_keys"),
 		counters: st.DB.Collection("counters"), versioned: !st.Embedded,
 		incidents: inc, assets: ast, policy: o.Policy, log: o.Logger.With("component", "problems"), now: o.Now}
-	if err := s.Reload(ctx); err != nil {
+	if err := s.reload(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -92,6 +92,13 @@ func Open(ctx context.Context, st *store.Store, inc Incidents, ast Assets, o Opt
 
 // Reload reads every problem again: another replica may have changed some.
 func (s *Service) Reload(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.reload(ctx)
+}
+
+// reload is Reload with s.wmu held (or before the service is shared).
+func (s *Service) reload(ctx context.Context) error {
 	cur, err := s.col.Find(ctx, bson.M{})
 	if err != nil {
 		return fmt.Errorf("loading problems: %w", err)
@@ -241,7 +248,7 @@ func (s *Service) save(ctx context.Context, p, prev *Problem) (*Problem, error) 
 		return nil, fmt.Errorf("saving problem %s: %w", p.Number, err)
 	}
 	if res.MatchedCount == 0 {
-		_ = s.Reload(ctx)
+		_ = s.reload(ctx)
 		return nil, fmt.Errorf("problem %s: %w", p.Number, ErrConflict)
 	}
 	if prev.Open() && !p.Open() {

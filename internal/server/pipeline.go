@@ -19,6 +19,8 @@ type pipeline struct {
 	incidents *incidents.Engine
 	log       *slog.Logger
 	received  *prometheus.CounterVec
+	// observe, when set, sees every applied batch before the incident engine does.
+	observe func(context.Context, []assets.Outcome)
 }
 
 func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Registerer, log *slog.Logger) *pipeline {
@@ -68,6 +70,9 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 		} else {
 			res.Accepted++
 		}
+	}
+	if p.observe != nil {
+		p.observe(ctx, outs)
 	}
 	// Incidents converge on the engine's next pass if this fails: the assets are
 	// already right, so the batch counts as applied.
