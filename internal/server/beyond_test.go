@@ -40,14 +40,19 @@ func TestBeyondTheAlertThroughTheServer(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer desk.Close()
-	pol, err := incidents.ParsePolicy([]byte(fmt.Sprintf(`
+	policyYAML := fmt.Sprintf(`
+reopen_window: 0s
+problems:
+  asset: {threshold: 2, window: 24h}
+  schedule: "@every 1s"
 webhooks:
   - {name: desk, kind: generic, url: %q, secret: "beyond-test-secret-0123456789"}
 knowledge:
   - {class: VENTILATOR, condition: snmp.unreachable, title: "Ventilator offline", url: "https://wiki.example.org/rb/vent-offline"}
   - {manufacturer: Acme, model: V1, title: "Acme V1 quirks", text: "Power-cycle the comms module (rear switch) before escalating."}
   - {condition: "security.*", title: "Unknown device procedure", url: "https://wiki.example.org/rb/rogue"}
-`, desk.URL)))
+`, desk.URL)
+	pol, err := incidents.ParsePolicy([]byte(policyYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +179,64 @@ knowledge:
 	vars := map[string]any{"from": now.Add(-time.Hour)}
 	g.Query(t, `query($from: Time!) { incidentReport(from: $from, groupBy: CLASS) { total { incidents } rows { key incidents } }
 		incidentReportCSV(from: $from, groupBy: CARE_AREA) }`, vars, &report)
+	t.Logf("report CSV:\n%s", report.IncidentReportCSV)
 	if report.IncidentReport.Total.Incidents != 2 || len(report.IncidentReport.Rows) != 2 ||
 		!strings.Contains(report.IncidentReportCSV, ",CARE_AREA,ICU,2,") {
 		t.Errorf("report %+v", report)
+	}
+
+	// The ventilator recovers and fails again: two incidents, a problem.
+	for i, st := range []string{"UP", "DOWN"} {
+		o := obs[0]
+		o["id"], o["observedAt"], o["state"] = fmt.Sprintf("o%d", 3+i), now.Add(time.Duration(i+1)*time.Second), st
+		if st == "UP" {
+			o["conditions"] = []string{}
+		} else {
+			o["conditions"] = []string{"snmp.unreachable"}
+		}
+		g.Query(t, `mutation($b: ObservationBatch!) { reportObservations(batch: $b) { accepted } }`,
+			map[string]any{"b": map[string]any{"collector": "c1", "observations": []map[string]any{o}}}, &rep)
+	}
+	type problem struct {
+		ID, Number, Scope, State, RootCause string
+		IncidentCount                       int
+		Incidents                           []struct{ ID string }
+	}
+	var probs struct{ Problems struct{ Nodes []problem } }
+	testkit.Eventually(t, 20*time.Second, func() error {
+		if err := g.Try(`{ problems(filter: {state: OPEN}) { nodes { id number scope state incidentCount incidents { id } } } }`, nil, &probs); err != nil {
+			return err
+		}
+		if len(probs.Problems.Nodes) != 1 {
+			return fmt.Errorf("%d open problems", len(probs.Problems.Nodes))
+		}
+		return nil
+	})
+	pr := probs.Problems.Nodes[0]
+	if pr.Scope != "ASSET" || pr.IncidentCount != 2 || len(pr.Incidents) != 2 {
+		t.Fatalf("problem %+v", pr)
+	}
+	var linked struct {
+		Incident struct{ Problems []struct{ Number string } }
+	}
+	g.Query(t, `query($id: ID!) { incident(id: $id) { problems { number } } }`, map[string]any{"id": pr.Incidents[0].ID}, &linked)
+	if len(linked.Incident.Problems) != 1 || linked.Incident.Problems[0].Number != pr.Number {
+		t.Errorf("incident.problems %+v", linked)
+	}
+	var un struct{ UnlinkIncidentFromProblem problem }
+	g.Query(t, `mutation($p: ID!, $i: ID!) { unlinkIncidentFromProblem(problemId: $p, incidentId: $i) { incidentCount } }`,
+		map[string]any{"p": pr.ID, "i": pr.Incidents[0].ID}, &un)
+	if un.UnlinkIncidentFromProblem.IncidentCount != 1 {
+		t.Errorf("after unlink: %+v", un)
+	}
+	if r, err := g.Do(`mutation($p: ID!) { closeProblem(id: $p, rootCause: "  ") { id } }`, map[string]any{"p": pr.ID}); err != nil || r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("closing without a root cause: %v %+v", err, r)
+	}
+	var closed struct{ CloseProblem problem }
+	g.Query(t, `mutation($p: ID!) { closeProblem(id: $p, rootCause: "comms module firmware 2.3.0; upgrade to 2.4") { state rootCause } }`,
+		map[string]any{"p": pr.ID}, &closed)
+	if closed.CloseProblem.State != "CLOSED" || !strings.Contains(closed.CloseProblem.RootCause, "2.3.0") {
+		t.Errorf("closed %+v", closed)
 	}
 
 	// The dashboard metrics.
@@ -189,7 +249,7 @@ knowledge:
 	for _, want := range []string{
 		`medcmdb_advisory_affected_assets{severity="HIGH",source="VENDOR"} 1`,
 		`medcmdb_rogue_devices 1`,
-		`medcmdb_incidents_opened{priority="P1",window="24h"} 1`,
+		`medcmdb_incidents_opened{priority="P1",window="24h"} 2`,
 		`medcmdb_problems_open{scope="ASSET"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
@@ -214,10 +274,13 @@ knowledge:
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
-		t.Errorf("observation log holds %d observations, want 2", n)
+	if n != 4 {
+		t.Errorf("observation log holds %d observations, want 4", n)
 	}
-	cand, _ := incidents.ParsePolicy([]byte("care_area_acuity: {ICU: 3}\n"))
+	cand, err := incidents.ParsePolicy([]byte(policyYAML + "care_area_acuity: {ICU: 3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	rp, err := replay.Run(context.Background(), replay.Options{Live: st, Baseline: pol, Candidate: cand, From: now.Add(-time.Minute), To: time.Now().Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +291,7 @@ knowledge:
 	for _, c := range rp.Changed {
 		moves[c.Baseline.AssetName] = string(c.Baseline.Priority) + "→" + string(c.Candidate.Priority)
 	}
-	if len(rp.Changed) != 2 || moves["vent-7"] != "P1→P2" || moves["mystery"] != "P4→P5" || rp.Counts[0].Live != 1 || rp.Counts[0].Baseline != 1 {
-		t.Errorf("replay of the server's history: %v %+v", moves, rp.Counts)
+	if len(rp.Changed) != 3 || moves["vent-7"] != "P1→P2" || moves["mystery"] != "P4→P5" || rp.Counts[0].Live != 2 || rp.Counts[0].Baseline != 2 {
+		t.Errorf("replay of the server's history: %v %+v\nchanged %+v\nonly base %+v\nonly cand %+v", moves, rp.Counts, rp.Changed, rp.OnlyBaseline, rp.OnlyCandidate)
 	}
 }
