@@ -85,6 +85,9 @@ type Incident struct {
 	Reason     string             `json:"reason"`
 	Suppressed bool               `json:"suppressed,omitempty"`
 	Flapping   bool               `json:"flapping,omitempty"`
+	// device pairs the incidents of both runs: the asset id when the asset was seeded
+	// from the live registry (the same in both), its name when the replay created it.
+	device string
 }
 
 // Change is one incident whose priority differs between the policies.
@@ -249,6 +252,10 @@ func replayOne(ctx context.Context, o Options, log *obslog.Log, snapshot []*asse
 	if err := d.advance(ctx, o.To); err != nil {
 		return nil, err
 	}
+	seeded := make(map[string]bool, len(snapshot))
+	for _, a := range snapshot {
+		seeded[a.ID] = true
+	}
 	list, _ := eng.List(incidents.Filter{}, 0, 1<<31-1)
 	for k := len(list) - 1; k >= 0; k-- { // oldest first
 		i := list[k]
@@ -259,9 +266,13 @@ func replayOne(ctx context.Context, o Options, log *obslog.Log, snapshot []*asse
 		if a, ok := reg.Get(i.AssetID); ok && a.Name != "" {
 			name = a.Name
 		}
+		device := i.AssetID
+		if !seeded[i.AssetID] {
+			device = "new:" + name
+		}
 		r.incidents = append(r.incidents, Incident{AssetID: i.AssetID, AssetName: name, Class: i.Class, CareArea: i.CareArea,
 			Condition: i.Condition, OpenedAt: i.OpenedAt, ResolvedAt: i.ResolvedAt, Priority: i.Priority,
-			Reason: i.PriorityReason, Suppressed: i.Suppressed, Flapping: i.Flapping})
+			Reason: i.PriorityReason, Suppressed: i.Suppressed, Flapping: i.Flapping, device: device})
 	}
 	return r, nil
 }
@@ -334,7 +345,7 @@ func compare(rep *Report, base, cand []Incident, live map[incidents.Priority]int
 		m := map[key][]Incident{}
 		var keys []key
 		for _, i := range list {
-			k := key{i.AssetID, i.Condition}
+			k := key{i.device, i.Condition}
 			if _, ok := m[k]; !ok {
 				keys = append(keys, k)
 			}

@@ -81,6 +81,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("store %s: %w", redactURI(s.URI), err)
 	}
+	if !s.Embedded && isFerretDB(pctx, s) {
+		s.Embedded = true
+		log.Info("the store at --mongo-uri is FerretDB: using the embedded store's layout")
+	}
 	log.Info("store connected", "uri", redactURI(s.URI), "embedded", s.Embedded, "database", o.Database)
 	return s, nil
 }
