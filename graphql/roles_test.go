@@ -42,6 +42,20 @@ var roleTable = []struct {
 	{"addRecall", `mutation { addRecall(input: {manufacturer: "m", model: "x", reference: "r"}) { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 	{"removeRecall", `mutation { removeRecall(id: "r1") }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 	{"importAssets", `mutation { importAssets(csv: "id\n") { created } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"problems", `{ problems { totalCount } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"problem", `{ problem(id: "p1") { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"linkIncidentToProblem", `mutation { linkIncidentToProblem(problemId: "p", incidentId: "i") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
+	{"unlinkIncidentFromProblem", `mutation { unlinkIncidentFromProblem(problemId: "p", incidentId: "i") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
+	{"closeProblem", `mutation { closeProblem(id: "p", rootCause: "r") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},
+	{"incidentReport", `{ incidentReport(from: "2026-01-01T00:00:00Z") { total { incidents } } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"incidentReportCSV", `{ incidentReportCSV(from: "2026-01-01T00:00:00Z") }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"advisories", `{ advisories { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"addAdvisory", `mutation { addAdvisory(input: {source: VENDOR, reference: "r", title: "t", severity: LOW, manufacturer: "m", model: "x"}) { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"removeAdvisory", `mutation { removeAdvisory(id: "a") }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"rogueDevices", `{ rogueDevices { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"rogueAllowList", `{ rogueAllowList { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
+	{"addRogueAllow", `mutation { addRogueAllow(input: {oui: "00:11:22"}) { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"removeRogueAllow", `mutation { removeRogueAllow(id: "x") }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 }
 
 func TestEveryRoleOnEveryField(t *testing.T) {

@@ -61,6 +61,10 @@ type Deps struct {
 	Reporter  Reporter
 	Tokens    TokenAdmin
 	Audit     Auditor
+	// Problems, Advisories and Rogue may be nil: their fields then answer UNAVAILABLE.
+	Problems   ProblemService
+	Advisories AdvisoryService
+	Rogue      RogueService
 }
 
 // MaxPageSize bounds `first` on every connection.

@@ -25,6 +25,8 @@ const usage = `usage:
                                    import assets into a running cmdb; bad rows are listed
   cmdb export --csv [--out FILE] [--site S] [--care-area A] [--url URL] [--token TOKEN]
                                    export assets as CSV (the import format)
+  cmdb replay --policy FILE [--since 168h] [--config CURRENT] [--json] [--mongo-uri URI | --data-dir DIR]
+                                   re-run a candidate policy over the recorded observations
   cmdb version
 
 serve flags:
@@ -59,6 +61,8 @@ func main() {
 		err = importCSV(args)
 	case "export":
 		err = exportCSV(args)
+	case "replay":
+		err = replayCmd(args)
 	case "version":
 		fmt.Println("cmdb", server.Version)
 	case "help":

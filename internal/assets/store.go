@@ -38,9 +38,17 @@ type Store struct {
 	// appendOnly (embedded store): every write of an asset inserts a new version
 	// document instead of updating one; see store_versions.go.
 	appendOnly bool
-	versions   *store.Partitioned
+	// singleWriter: the store runs in this process, so no other replica writes.
+	singleWriter bool
+	versions     *store.Partitioned
 	gc         versionGC
 }
+
+// Asset layouts, recorded in the store's meta collection on first use.
+const (
+	layoutInPlace    = "in-place"    // MongoDB: one document per asset, versioned replaces
+	layoutAppendOnly = "append-only" // FerretDB: a new document per version (store_versions.go)
+)
 
 // OpenStore prepares the asset collections and their indexes.
 func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
@@ -52,14 +60,22 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	def := layoutInPlace
+	if s.FerretDB {
+		def = layoutAppendOnly
+	}
+	layout, err := s.Layout(ctx, "assets", def)
+	if err != nil {
+		return nil, err
+	}
 	st := &Store{assets: a, history: h, claims: s.DB.Collection("asset_claims"), recalls: s.DB.Collection("recalls"),
-		versioned: !s.Embedded, appendOnly: s.Embedded}
+		versioned: !s.Embedded, appendOnly: layout == layoutAppendOnly, singleWriter: s.Embedded}
 	if st.appendOnly {
 		if st.versions, err = s.Partitioned(ctx, "asset_versions"); err != nil {
 			return nil, err
 		}
 	}
-	if !s.Embedded {
+	if !s.FerretDB {
 		// Only useful where they are used: MongoDB. FerretDB/SQLite ignores them for
 		// anything but _id, and each index slows its writes.
 		if err := a.EnsureIndexes(ctx,
@@ -149,7 +165,7 @@ func (s *Store) Save(ctx context.Context, a *Asset, prev int64) error {
 // The embedded store belongs to one cmdb process (it runs inside it, on loopback), so
 // there is no other replica to race and no claim is written.
 func (s *Store) Claim(ctx context.Context, key, id string) (string, error) {
-	if s.appendOnly {
+	if s.singleWriter {
 		return id, nil
 	}
 	_, err := s.claims.InsertOne(ctx, bson.M{"_id": key, "assetId": id})
@@ -269,7 +285,7 @@ func (s *Store) InsertMany(ctx context.Context, list []*Asset) error {
 // returned without a query.
 func (s *Store) ChangedSince(ctx context.Context, since time.Time) ([]*Asset, error) {
 	if s.appendOnly {
-		return nil, nil
+		return s.changedVersions(ctx, since)
 	}
 	var out []*Asset
 	err := store.FindAll(ctx, s.assets, bson.M{"updatedAt": bson.M{"$gte": since}}, func(a Asset) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -57,6 +58,10 @@ func (s *Store) writeVersions(ctx context.Context, list []*Asset, prev []int64) 
 		_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 		if err != nil && !store.IsDuplicateKey(err) {
 			return fmt.Errorf("writing %d asset versions: %w", len(docs), err)
+		}
+		if err != nil && !s.singleWriter {
+			// Another replica wrote this version of the asset first.
+			return fmt.Errorf("writing %d asset versions: %w", len(docs), ErrConflict)
 		}
 		if err != nil {
 			// A version written by an attempt that failed later (nothing was published):
@@ -118,6 +123,28 @@ func (s *Store) loadVersions(ctx context.Context, only *string) ([]*Asset, error
 		s.gc.mu.Lock()
 		s.gc.stale = append(s.gc.stale, stale...)
 		s.gc.mu.Unlock()
+	}
+	return out, nil
+}
+
+// changedVersions returns the newest stored version of every asset written since
+// (the change feed, with several writers on FerretDB). It filters in Go over the
+// version tables: fine for the small multi-process setups FerretDB serves.
+func (s *Store) changedVersions(ctx context.Context, since time.Time) ([]*Asset, error) {
+	latest := map[string]*Asset{}
+	err := store.FindAll(ctx, s.versions, bson.M{"asset.updatedAt": bson.M{"$gte": since}}, func(v versionDoc) error {
+		if a := v.Asset; a != nil && (latest[a.ID] == nil || a.Version > latest[a.ID].Version) {
+			latest[a.ID] = a
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading changed assets: %w", err)
+	}
+	out := make([]*Asset, 0, len(latest))
+	for _, a := range latest {
+		a.persistedSeen = a.LastSeenAt
+		out = append(out, a)
 	}
 	return out, nil
 }

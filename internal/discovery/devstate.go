@@ -77,6 +77,7 @@ func (p *Poller) observation(d *device, kind Kind, src Source, now time.Time) Ob
 		Address:    &Address{IP: d.addr.Addr().String(), Port: int(d.addr.Port())},
 		Identity:   p.identity(d),
 	}
+	o.Clinical = d.grp.clinical
 	loc := d.grp.location
 	loc.Raw = d.sys.Location
 	if !loc.IsZero() {

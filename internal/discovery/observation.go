@@ -112,6 +112,9 @@ type Observation struct {
 	// PatientConnected is true when HL7 shows the device bound to a patient now.
 	// Only the fact is kept, never who.
 	PatientConnected *bool `json:"patientConnected,omitempty"`
+	// Clinical is true when the device answered on a range marked clinical in the
+	// collector's configuration: an unknown device there is a security concern.
+	Clinical bool `json:"clinical,omitempty"`
 }
 
 // Address is where a device answered.

@@ -39,6 +39,7 @@ type credGroup struct {
 	creds    []*Credential
 	wire     []*credWire // pre-encoded requests, nil for v3
 	location Location
+	clinical bool // the range is marked clinical
 }
 
 // device is one SNMP agent the poller watches. Fields are guarded by Poller.mu except
@@ -128,21 +129,22 @@ type Found struct {
 	Creds    []*Credential // the range's ordered list, for fallback
 	Sys      SystemInfo
 	Location Location
+	Clinical bool // found on a range marked clinical
 }
 
 // group interns the credential list and location of a range (p.mu held).
-func (p *Poller) group(creds []*Credential, loc Location) *credGroup {
+func (p *Poller) group(creds []*Credential, loc Location, clinical bool) *credGroup {
 	var sb strings.Builder
 	for _, c := range creds {
 		sb.WriteString(c.Name)
 		sb.WriteByte(0)
 	}
-	fmt.Fprintf(&sb, "%+v", loc)
+	fmt.Fprintf(&sb, "%+v%t", loc, clinical)
 	k := sb.String()
 	if g, ok := p.groups[k]; ok {
 		return g
 	}
-	g := &credGroup{creds: creds, location: loc, wire: make([]*credWire, len(creds))}
+	g := &credGroup{creds: creds, location: loc, clinical: clinical, wire: make([]*credWire, len(creds))}
 	for i, c := range creds {
 		g.wire[i] = newCredWire(c)
 	}
@@ -178,7 +180,7 @@ func (p *Poller) Add(f Found) {
 	}
 	now := p.now()
 	p.mu.Lock()
-	grp := p.group(creds, f.Location)
+	grp := p.group(creds, f.Location, f.Clinical)
 	idx := 0
 	for i, c := range creds {
 		if c == f.Cred {

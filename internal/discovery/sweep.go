@@ -73,6 +73,7 @@ type sweepGroup struct {
 	wire     []*credWire
 	hasV3    bool
 	location Location
+	clinical bool
 }
 
 // answer is what came back from one address.
@@ -91,8 +92,8 @@ func (s *Sweeper) Sweep(ctx context.Context) SweepResult {
 	var groups []sweepGroup
 	var targets []sweepTarget
 	port := uint16(s.cfg.SNMP.Port)
-	addGroup := func(creds []*Credential, loc Location) int {
-		g := sweepGroup{creds: creds, location: loc, wire: make([]*credWire, len(creds))}
+	addGroup := func(creds []*Credential, loc Location, clinical bool) int {
+		g := sweepGroup{creds: creds, location: loc, clinical: clinical, wire: make([]*credWire, len(creds))}
 		for i, c := range creds {
 			g.wire[i] = newCredWire(c)
 			g.hasV3 = g.hasV3 || g.wire[i] == nil
@@ -117,7 +118,7 @@ func (s *Sweeper) Sweep(ctx context.Context) SweepResult {
 		targets = targets[:0]
 	}
 	for _, r := range s.cfg.SNMP.Ranges {
-		gi := addGroup(s.credentialsFor(r.Credentials), r.Location)
+		gi := addGroup(s.credentialsFor(r.Credentials), r.Location, r.Clinical)
 		for a := range hosts(r.Prefix()) {
 			targets = append(targets, sweepTarget{addr: netip.AddrPortFrom(a, port), group: gi})
 			if len(targets) == chunk {
@@ -130,7 +131,7 @@ func (s *Sweeper) Sweep(ctx context.Context) SweepResult {
 		if err == nil {
 			var ap netip.AddrPort
 			if ap, err = tg.addrPort(); err == nil {
-				targets = append(targets, sweepTarget{addr: ap, group: addGroup(s.credentialsFor(t.Credentials), t.Location)})
+				targets = append(targets, sweepTarget{addr: ap, group: addGroup(s.credentialsFor(t.Credentials), t.Location, false)})
 				continue
 			}
 		}
@@ -308,7 +309,7 @@ func (s *Sweeper) settle(ctx context.Context, t sweepTarget, g *sweepGroup, a *a
 	for ci, cr := range g.creds {
 		if g.wire[ci] != nil {
 			if ci == a.cred {
-				s.poller.Add(Found{Target: target, Cred: cr, Creds: g.creds, Sys: a.sys, Location: g.location})
+				s.poller.Add(Found{Target: target, Cred: cr, Creds: g.creds, Sys: a.sys, Location: g.location, Clinical: g.clinical})
 				return true
 			}
 			continue
@@ -318,7 +319,7 @@ func (s *Sweeper) settle(ctx context.Context, t sweepTarget, g *sweepGroup, a *a
 		}
 		sys, err := s.getSystemV3(ctx, target, cr)
 		if err == nil {
-			s.poller.Add(Found{Target: target, Cred: cr, Creds: g.creds, Sys: sys, Location: g.location})
+			s.poller.Add(Found{Target: target, Cred: cr, Creds: g.creds, Sys: sys, Location: g.location, Clinical: g.clinical})
 			return true
 		}
 		s.log.Debug("v3 credential refused", "target", target.String(), "credential", cr.Name, "err", err)

@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
@@ -111,12 +108,8 @@ func TestReplicasSeeEachOthersChanges(t *testing.T) {
 		if wentUnknown(a.g) {
 			return nil
 		}
-		var d struct {
-			Channels []struct {
-				ValidUntil time.Time `bson:"validUntil"`
-			} `bson:"channels"`
-		}
-		if err := c.db.Collection("assets").FindOne(context.Background(), bson.M{"_id": id}).Decode(&d); err != nil {
+		d, err := c.storedAsset(id)
+		if err != nil {
 			return err
 		}
 		for _, ch := range d.Channels {

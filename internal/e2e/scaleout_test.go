@@ -16,6 +16,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -246,4 +248,20 @@ func TestTwoReplicasRunEachJobOncePerTick(t *testing.T) {
 		}
 		seen[r.Job+r.Tick.String()] = true
 	}
+}
+
+// storedAsset reads an asset as stored, through the asset store (whatever layout the
+// shared store uses).
+func (c *cluster) storedAsset(id string) (*assets.Asset, error) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{URI: c.uri, Database: "cmdb", Logger: testkit.Logger()})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close(ctx)
+	as, err := assets.OpenStore(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return as.Load(ctx, id)
 }

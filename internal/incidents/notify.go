@@ -28,6 +28,8 @@ type Notification struct {
 
 	Incident IncidentSnapshot `bson:"incident" json:"incident"`
 	Asset    AssetSnapshot    `bson:"asset" json:"asset"`
+	// Knowledge are the runbooks and instructions the policy links to this incident.
+	Knowledge []Knowledge `bson:"knowledge,omitempty" json:"knowledge,omitempty"`
 }
 
 // IncidentSnapshot is the incident part of a notification.
@@ -117,5 +119,6 @@ func (e *Engine) snapshot(inc *Incident, event, note string, seq int, now time.T
 			SerialNumber: a.SerialNumber, IPAddresses: a.IPAddresses, Site: a.Site, Location: a.Location,
 		}
 	}
+	n.Knowledge = e.policy.KnowledgeFor(n.Asset.Class, n.Asset.Manufacturer, n.Asset.Model, inc.Condition)
 	return n
 }

@@ -63,6 +63,11 @@ type Policy struct {
 	// LeaseTTL is how long the replica running scheduled jobs keeps the lease without
 	// renewing it: after its death another replica takes over within this time.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+
+	// Problems, Knowledge and Rogue: see policy_beyond.go.
+	Problems  ProblemPolicy   `yaml:"problems"`
+	Knowledge []KnowledgeRule `yaml:"knowledge"`
+	Rogue     RoguePolicy     `yaml:"rogue_devices"`
 }
 
 // Retention of records removed by the hourly retention job.
@@ -73,6 +78,8 @@ type Retention struct {
 	Audit time.Duration `yaml:"audit"`
 	// JobRuns: records of which replica ran which scheduled job tick.
 	JobRuns time.Duration `yaml:"job_runs"`
+	// Observations: the applied-observation log that policy replay reads.
+	Observations time.Duration `yaml:"observations"`
 	// Schedule is when the retention job runs (robfig/cron syntax).
 	Schedule string `yaml:"schedule"`
 }
@@ -162,7 +169,7 @@ var levelNames = []string{"low", "medium", "high"}
 
 // DefaultPolicy returns the built-in policy.
 func DefaultPolicy() *Policy {
-	return &Policy{
+	p := &Policy{
 		ClassCriticality: map[string]int{
 			"VENTILATOR": 5, "ANESTHESIA_MACHINE": 5, "INFUSION_PUMP": 5,
 			"PATIENT_MONITOR": 4,
@@ -223,6 +230,8 @@ func DefaultPolicy() *Policy {
 		Delivery:  Delivery{InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute, Timeout: 10 * time.Second, Workers: 4},
 		Reconcile: 10 * time.Second,
 	}
+	defaultBeyond(p)
+	return p
 }
 
 // LoadPolicy reads a policy file over the defaults; an empty path gives the defaults.
@@ -415,6 +424,7 @@ func (p *Policy) Validate() error {
 		bad("lease_ttl: %s is below 1s", p.LeaseTTL)
 	}
 	errs = append(errs, p.validateDelivery()...)
+	errs = append(errs, p.validateBeyond()...)
 	if p.Reconcile < time.Second {
 		bad("reconcile_interval: %s is below 1s", p.Reconcile)
 	}

@@ -90,6 +90,9 @@ func details(n *Notification) []string {
 	if i.Escalation != "" {
 		lines = append(lines, "Escalated to: "+i.Escalation)
 	}
+	for _, k := range n.Knowledge {
+		lines = append(lines, knowledgeLine(k))
+	}
 	if n.Note != "" {
 		lines = append(lines, n.Note)
 	}

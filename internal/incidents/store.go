@@ -45,7 +45,7 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 		return nil, err
 	}
 	st := &Store{incidents: p, keys: keys, counters: s.DB.Collection("counters"), versioned: !s.Embedded}
-	if !s.Embedded {
+	if !s.FerretDB {
 		if err := p.EnsureIndexes(ctx,
 			mongo.IndexModel{Keys: store.Key("assetId", "condition")},
 			mongo.IndexModel{Keys: store.Key("state", "openedAt")},

@@ -34,7 +34,7 @@ func (s *Server) initIncidents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.incidents, err = incidents.NewEngine(ctx, ist, s.assets, incidents.EngineOptions{
+	s.incidents, err = incidents.NewEngine(ctx, ist, s.engineAssets(), incidents.EngineOptions{
 		Policy: s.cfg.Policy, Logger: log, Sink: s.notifier, Maintenance: s.maint, Metrics: metrics,
 	})
 	if err != nil {
@@ -74,7 +74,8 @@ func (s *Server) runIncidents(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // retention removes what the policy says is old enough: resolved incidents, audit
-// entries and job run records. Asset history is kept for ever.
+// entries, days of the observation log and job run records. Asset history is kept for
+// ever.
 func (s *Server) retention(ctx context.Context) error {
 	r := s.cfg.Policy.Retention
 	now := time.Now()
@@ -91,6 +92,9 @@ func (s *Server) retention(ctx context.Context) error {
 		if _, err := s.audit.DeleteBefore(ctx, now.Add(-r.Audit)); err != nil {
 			return err
 		}
+	}
+	if err := s.pruneObservations(ctx, now); err != nil {
+		return err
 	}
 	if r.JobRuns > 0 {
 		if _, err := s.store.DB.Collection("job_runs").DeleteMany(ctx, bson.M{"tick": bson.M{"$lt": now.Add(-r.JobRuns)}}); err != nil {

@@ -22,6 +22,8 @@ type pipeline struct {
 	log       *slog.Logger
 	received  *prometheus.CounterVec
 	fleet     *fleet.Tracker // hears the collectors' reports; nil in tests
+	// observe, when set, sees every applied batch before the incident engine does.
+	observe func(context.Context, []assets.Outcome)
 }
 
 func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Registerer, log *slog.Logger) *pipeline {
@@ -79,6 +81,9 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 		if o.Asset != nil && k < len(index) {
 			res.AssetIDs[index[k]] = o.Asset.ID
 		}
+	}
+	if p.observe != nil {
+		p.observe(ctx, outs)
 	}
 	// Incidents converge on the engine's next pass if this fails: the assets are
 	// already right, so the batch counts as applied.

@@ -68,7 +68,8 @@ type Server struct {
 	registry  *prometheus.Registry
 	listener  net.Listener
 	http      *http.Server
-	tls       bool // serving HTTPS (http.Server sets TLSConfig itself for HTTP/2)
+	tls       bool   // serving HTTPS (http.Server sets TLSConfig itself for HTTP/2)
+	beyond    beyond // problems, advisories, rogue devices, observation log (beyond.go)
 
 	adminTokenPath string
 
@@ -119,7 +120,13 @@ func (s *Server) init(ctx context.Context) error {
 		return err
 	}
 	s.audit = audit.New(s.store.DB, log)
+	if err := s.initBeyond(ctx); err != nil {
+		return err
+	}
 	if err := s.initIncidents(ctx); err != nil {
+		return err
+	}
+	if err := s.startBeyond(ctx); err != nil {
 		return err
 	}
 	s.assets.SetIncidentCounter(incidentHistory{s.incidents})
@@ -137,8 +144,10 @@ func (s *Server) init(ctx context.Context) error {
 	)
 	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
 	s.initFleet()
+	s.pipeline.observe = s.observe
 	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline,
-		Tokens: s.tokens, Audit: s.audit},
+		Tokens: s.tokens, Audit: s.audit,
+		Problems: s.beyond.problems, Advisories: s.beyond.advisories, Rogue: s.beyond.rogue},
 		s.tokens, s.registry, log, graphql.DefaultLimits())
 	if err != nil {
 		return fmt.Errorf("graphql schema: %w", err)
@@ -233,6 +242,7 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	s.runIncidents(ctx, &wg)
 	s.runReplicas(ctx, &wg)
+	s.runBeyond(ctx, &wg)
 	wg.Go(func() { s.expireLoop(ctx) })
 	s.log.Info("cmdb listening", "url", s.URL(), "embedded_store", s.store.Embedded, "version", Version)
 	<-ctx.Done()

@@ -21,9 +21,9 @@ type Partitioned struct {
 	cols []*mongo.Collection
 }
 
-// DefaultPartitions returns the partition count for a store: 64 embedded, 1 otherwise.
+// DefaultPartitions returns the partition count for a store: 64 on FerretDB, 1 on MongoDB.
 func (s *Store) DefaultPartitions() int {
-	if s.Embedded {
+	if s.FerretDB {
 		return 64
 	}
 	return 1

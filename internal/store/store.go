@@ -36,7 +36,13 @@ type Options struct {
 type Store struct {
 	Client   *mongo.Client
 	DB       *mongo.Database
+	// Embedded: this process runs the store (FerretDB in-process), so it is the only
+	// writer: no other replica can race it.
 	Embedded bool
+	// FerretDB: the server is FerretDB (embedded, or `cmdb store` behind --mongo-uri).
+	// It answers only single-key {_id} filters without scanning in Go and its updates
+	// scan the table, which decides how data is laid out (see Layout).
+	FerretDB bool
 	// URI is the address the driver connected to (the embedded listener when embedded).
 	URI string
 
@@ -80,6 +86,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.Ping(pctx); err != nil {
 		s.Close(context.Background())
 		return nil, fmt.Errorf("store %s: %w", redactURI(s.URI), err)
+	}
+	s.FerretDB = s.Embedded || isFerretDB(pctx, s)
+	if s.FerretDB && !s.Embedded {
+		log.Info("the store at --mongo-uri is FerretDB: using the FerretDB layout, with several writers")
 	}
 	log.Info("store connected", "uri", redactURI(s.URI), "embedded", s.Embedded, "database", o.Database)
 	return s, nil

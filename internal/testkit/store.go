@@ -65,12 +65,14 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// SharedStore is Store reached the way several cmdb processes reach one store: as an
-// external MongoDB (Embedded false: versioned writes, one partition per collection,
-// identity claims, the change feed). Two services opened on it act as two replicas.
+// SharedStore is Store reached the way several cmdb processes reach a MongoDB:
+// several writers (versioned writes, identity claims, the change feed) and MongoDB's
+// layout (in-place documents, one partition per collection). Two services opened on
+// it act as two replicas. The FerretDB multi-writer layout is covered end to end by
+// the e2e replica tests over `cmdb store`.
 func SharedStore(t testing.TB) *store.Store {
 	t.Helper()
 	s := Store(t)
-	s.Embedded = false
+	s.Embedded, s.FerretDB = false, false
 	return s
 }
