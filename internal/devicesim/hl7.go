@@ -417,9 +417,12 @@ func (l *lane) send(ctx context.Context, controlID string, kind *atomic.Uint64) 
 	}
 	sctx, cancel := context.WithTimeout(ctx, l.h.cfg.Timeout)
 	defer cancel()
+	resp, err := l.client.Send(sctx, l.m.b)
+	if err != nil && ctx.Err() != nil {
+		return false // stopping: not counted
+	}
 	st.Sent.Add(1)
 	kind.Add(1)
-	resp, err := l.client.Send(sctx, l.m.b)
 	if err != nil {
 		st.Failed.Add(1)
 		l.warn("hl7 send failed", "err", err)
