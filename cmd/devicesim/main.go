@@ -36,6 +36,9 @@ type flags struct {
 	trapCommunity  string
 	trapUser       string
 	maxMessageSize int
+	hl7            string
+	hl7Interval    time.Duration
+	hl7Conns       int
 	printRanges    bool
 	list           bool
 	log            cli.LogFlags
@@ -69,6 +72,9 @@ func run(args []string) error {
 	fs.StringVar(&f.trapCommunity, "trap-community", "public", "community of v1/v2c notifications")
 	fs.StringVar(&f.trapUser, "trap-user", "biomed", "v3 user of notifications (one of the simulator's users)")
 	fs.IntVar(&f.maxMessageSize, "max-message-size", 8192, "largest response, in bytes")
+	fs.StringVar(&f.hl7, "hl7", "", "send the HL7 devices' messages over MLLP to HOST:PORT (a collector's hl7.listen); empty: none")
+	fs.DurationVar(&f.hl7Interval, "hl7-interval", 10*time.Second, "how often each HL7 device sends its periodic message")
+	fs.IntVar(&f.hl7Conns, "hl7-conns-per-gateway", 2, "MLLP connections each HL7 gateway spreads its devices over")
 	fs.BoolVar(&f.printRanges, "print-ranges", false, "print collector ranges (YAML) for the hospital and exit")
 	fs.BoolVar(&f.list, "list", false, "print the devices (tab-separated) and exit")
 	f.log.Register(fs)
@@ -140,9 +146,21 @@ func run(args []string) error {
 		}
 	}
 
+	var senders *devicesim.HL7
+	if f.hl7 != "" {
+		if senders, err = devicesim.NewHL7(sim, devicesim.HL7Config{Addr: f.hl7, Interval: f.hl7Interval,
+			ConnsPerGateway: f.hl7Conns, Logger: log}); err != nil {
+			sim.Close()
+			return err
+		}
+	}
+
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	wg.Go(func() { errc <- sim.Run(ctx) })
+	if senders != nil {
+		wg.Go(func() { errc <- senders.Run(ctx) })
+	}
 	if ctl != nil {
 		wg.Go(func() { errc <- ctl.Run(ctx) })
 	}

@@ -96,6 +96,18 @@ type Model struct {
 	// LLDP devices announce themselves to their switch (phones, APs, PCs do; most
 	// medical devices do not).
 	LLDP bool
+	// HL7Manufacturer is how the device spells its maker in its own HL7 reports
+	// (MEM-DMC), when not Manufacturer: ASCII, and the name fingerprinting gives it,
+	// so that the cmdb can tell the HL7 and SNMP views are one device.
+	HL7Manufacturer string
+}
+
+// HL7Maker returns the manufacturer the device reports over HL7.
+func (m *Model) HL7Maker() string {
+	if m.HL7Manufacturer != "" {
+		return m.HL7Manufacturer
+	}
+	return m.Manufacturer
 }
 
 func oid(s string) []uint32 {
@@ -136,7 +148,7 @@ var Catalogue = map[Class][]*Model{
 		{Class: PatientMonitor, Manufacturer: "GE Healthcare", Name: "CARESCAPE B650", ObjectID: oid("1.3.6.1.4.1.45553.2.1.650"),
 			Descr: "GE CARESCAPE Monitor B650 software {fw}", Firmware: []string{"2.0.5", "3.2.1", "3.3"},
 			Software: "3", HWRev: "1.0", OUI: [3]byte{0x02, 0x4e, 0x47}, SerialPrefix: "SD", SerialDigits: 9, SpeedMbps: 100},
-		{Class: PatientMonitor, Manufacturer: "Dräger", Name: "Infinity M540", ObjectID: oid("1.3.6.1.4.1.3592.10.1.540"),
+		{Class: PatientMonitor, Manufacturer: "Dräger", HL7Manufacturer: "Draeger", Name: "Infinity M540", ObjectID: oid("1.3.6.1.4.1.3592.10.1.540"),
 			Descr: "Draeger Infinity M540 Patient Monitor VF{fw}", Firmware: []string{"8.1", "9.0", "10.1"},
 			Software: "VF", HWRev: "B", OUI: [3]byte{0x00, 0x30, 0xe6}, SerialPrefix: "ASLM-", SerialDigits: 5, SpeedMbps: 100},
 		{Class: PatientMonitor, Manufacturer: "Mindray", Name: "BeneVision N17", ObjectID: oid("1.3.6.1.4.1.54260.1.17"),
@@ -152,7 +164,7 @@ var Catalogue = map[Class][]*Model{
 			Software: "6", HWRev: "4", OUI: [3]byte{0x02, 0x42, 0x42}, SerialPrefix: "", SerialDigits: 6, SpeedMbps: 54},
 	},
 	Ventilator: {
-		{Class: Ventilator, Manufacturer: "Dräger", Name: "Evita V800", ObjectID: oid("1.3.6.1.4.1.3592.20.1.800"),
+		{Class: Ventilator, Manufacturer: "Dräger", HL7Manufacturer: "Draeger", Name: "Evita V800", ObjectID: oid("1.3.6.1.4.1.3592.20.1.800"),
 			Descr: "Draeger Evita V800 Ventilator SW {fw}", Firmware: []string{"2.51", "2.60"},
 			Software: "2", HWRev: "A", OUI: [3]byte{0x00, 0x30, 0xe6}, SerialPrefix: "ASKD-", SerialDigits: 5, SpeedMbps: 100},
 		{Class: Ventilator, Manufacturer: "Hamilton Medical", Name: "HAMILTON-C6", ObjectID: oid("1.3.6.1.4.1.54965.1.6"),
@@ -163,7 +175,7 @@ var Catalogue = map[Class][]*Model{
 			Software: "12", HWRev: "2", OUI: [3]byte{0x02, 0x4e, 0x47}, SerialPrefix: "SJW", SerialDigits: 8, SpeedMbps: 100},
 	},
 	AnesthesiaMachine: {
-		{Class: AnesthesiaMachine, Manufacturer: "Dräger", Name: "Perseus A500", ObjectID: oid("1.3.6.1.4.1.3592.30.1.500"),
+		{Class: AnesthesiaMachine, Manufacturer: "Dräger", HL7Manufacturer: "Draeger", Name: "Perseus A500", ObjectID: oid("1.3.6.1.4.1.3592.30.1.500"),
 			Descr: "Draeger Perseus A500 Anaesthesia Workstation SW {fw}", Firmware: []string{"2.03", "2.05"},
 			Software: "2", HWRev: "C", OUI: [3]byte{0x00, 0x30, 0xe6}, SerialPrefix: "ASFH-", SerialDigits: 5, SpeedMbps: 100},
 		{Class: AnesthesiaMachine, Manufacturer: "GE Healthcare", Name: "Aisys CS2", ObjectID: oid("1.3.6.1.4.1.45553.4.1.2"),
@@ -242,7 +254,7 @@ var Catalogue = map[Class][]*Model{
 		{Class: HL7Gateway, Manufacturer: "Philips", Name: "IntelliBridge Enterprise", ObjectID: oid("1.3.6.1.4.1.19816.5.1"),
 			Descr: "Philips IntelliBridge Enterprise HL7 interface engine B.{fw}", Firmware: []string{"02.00", "03.01"},
 			Software: "B", HWRev: "1", OUI: [3]byte{0x00, 0x09, 0xfb}, SerialPrefix: "IBE", SerialDigits: 6, SpeedMbps: 1000, LLDP: true},
-		{Class: HL7Gateway, Manufacturer: "Capsule Technologie", Name: "Capsule Neuron 3", ObjectID: oid("1.3.6.1.4.1.55027.1.3"),
+		{Class: HL7Gateway, Manufacturer: "Capsule Technologie", HL7Manufacturer: "Philips Capsule", Name: "Capsule Neuron 3", ObjectID: oid("1.3.6.1.4.1.55027.1.3"),
 			Descr: "Capsule Neuron 3 medical device integration gateway {fw}", Firmware: []string{"10.2.1", "11.0.3"},
 			Software: "11", HWRev: "3", OUI: [3]byte{0x02, 0x43, 0x54}, SerialPrefix: "N3", SerialDigits: 8, SpeedMbps: 1000, LLDP: true},
 	},

@@ -43,6 +43,11 @@ type DeviceInfo struct {
 	Reachable    bool   `json:"reachable"`
 	UPS          string `json:"ups,omitempty"`
 	UpSince      string `json:"upSince"`
+	// HL7 devices: what they report.
+	PatientConnected bool   `json:"patientConnected,omitempty"`
+	Alarm            string `json:"alarm,omitempty"`
+	Battery          *int   `json:"battery,omitempty"`
+	HL7Silent        bool   `json:"hl7Silent,omitempty"`
 }
 
 // Info describes a device now.
@@ -67,6 +72,13 @@ func (s *Sim) Info(d *Device) DeviceInfo {
 	}
 	if d.Class == UPS {
 		in.UPS = d.UPS().String()
+	}
+	if d.Class.SpeaksHL7() {
+		_, in.PatientConnected = d.Patient()
+		in.Alarm, in.HL7Silent = d.Alarm(), d.HL7Silent()
+		if b := d.Battery(); b >= 0 {
+			in.Battery = &b
+		}
 	}
 	return in
 }
@@ -144,8 +156,11 @@ func (c *Control) Run(ctx context.Context) error {
 const controlHelp = `devicesim control endpoint
 GET  /devices?class=&care_area=&unit=&site=&down=true&limit=&offset=   list devices
 GET  /devices/NAME                                   one device
-POST /devices/NAME/ACTION?for=30s&version=&port=     down up reboot firmware ups_on_battery
+POST /devices/NAME/ACTION?for=30s&version=&port=&alarm=
+                                                     down up reboot firmware ups_on_battery
                                                      ups_battery_low ups_online link_down link_up flap
+                                                     hl7_stop hl7_start technical_alarm technical_alarm_end
+                                                     battery_low battery_ok patient_bound patient_unbound
 POST /events   {"action":"down","target":{"class":"VENTILATOR","careArea":"ICU"},"for":"1m"}
 GET  /events                                         what happened so far
 GET  /units, /stats, /collector.yaml (ranges for a collector config)
@@ -209,7 +224,8 @@ func (c *Control) device(w http.ResponseWriter, r *http.Request) {
 
 func (c *Control) deviceAction(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	e := Event{Action: r.PathValue("action"), Target: Selector{Name: r.PathValue("name")}, Version: q.Get("version"), Note: "by hand"}
+	e := Event{Action: r.PathValue("action"), Target: Selector{Name: r.PathValue("name")}, Version: q.Get("version"),
+		Alarm: q.Get("alarm"), Note: "by hand"}
 	for _, p := range []struct {
 		key string
 		dst *Duration
@@ -291,13 +307,23 @@ func (c *Control) stats(w http.ResponseWriter, _ *http.Request) {
 			down++
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"devices": len(c.sim.h.Devices), "unreachableDevices": down,
 		"received": st.Received.Load(), "answered": st.Answered.Load(), "dropped": st.Dropped.Load(),
 		"droppedUnreachable": st.Unreachable.Load(), "badCommunity": st.BadCommunity.Load(),
 		"malformed": st.Malformed.Load(), "v3Reports": st.Reports.Load(),
 		"trapsSent": st.TrapsSent.Load(), "trapErrors": st.TrapErrors.Load(),
-	})
+	}
+	if h := c.sim.hl7.Load(); h != nil {
+		hs := h.Stats()
+		out["hl7"] = map[string]any{
+			"devices": h.Devices(), "connections": h.Connections(),
+			"sent": hs.Sent.Load(), "aa": hs.AA.Load(), "ae": hs.AE.Load(), "ar": hs.AR.Load(), "failed": hs.Failed.Load(),
+			"unsent": hs.Unsent.Load(), "connects": hs.Connects.Load(), "connectFailures": hs.ConnectFailures.Load(),
+			"heartbeats": hs.Heartbeats.Load(), "observations": hs.Observations.Load(), "alarms": hs.Alarms.Load(),
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (c *Control) collectorYAML(w http.ResponseWriter, _ *http.Request) {

@@ -57,6 +57,12 @@ type deviceState struct {
 	ups       atomic.Uint32          // UPSState
 	upsSince  atomic.Int64           // when the UPS went on battery
 	changedAt atomic.Int64           // last state change, for ifLastChange
+
+	// What HL7 devices report (hl7state.go).
+	hl7Off  atomic.Bool            // the HL7 interface stopped sending
+	alarm   atomic.Pointer[string] // active technical alarm (MDC event), nil when none
+	battLow atomic.Bool
+	patient atomic.Int32 // patientAsGenerated, patientBound or patientUnbound
 }
 
 // UPSState is a UPS's power situation.

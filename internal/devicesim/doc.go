@@ -34,15 +34,32 @@
 // per unit (ifIndex 1000+VLAN) with the site's ARP table (ipNetToMediaTable). Values are computed from the device on
 // each request; a device costs a few hundred bytes, not an OID tree.
 //
+// # HL7
+//
+// NewHL7(sim, HL7Config{Addr: collector's hl7.listen}) prepares an MLLP sender for
+// every HL7 device and Run sends until ctx ends, over a bounded number of connections:
+// ConnsPerGateway per gateway, carrying the gateway's own NMD^N02 heartbeats and, for
+// each device behind it, an IHE PCD-01 ORU^R01 every Interval (MSH-3 the gateway,
+// OBX-18 the device's EUI-64, MEM-DMC manufacturer/model/serial/software/firmware on
+// the first and every IdentityEvery-th message, battery charge, and while a patient is
+// connected a synthetic patient (hl7test) and a few measurements); devices without a
+// gateway (anaesthesia machines) share direct connections and send NMD^N02 with a
+// PCD-01 now and then. A technical alarm goes out at once as a PCD-04 ORU^R40 (start,
+// continue with each periodic message, end). Every message waits for its ACK: HL7Stats
+// counts AA, AE, AR and failures. A device that is down or cut off sends nothing, and
+// a gateway that is down closes its connections, silencing the devices behind it.
+//
 // # Failures
 //
 // SetDown, Reboot, SetFirmware, SetUPS and SetLink change one device at once and send
 // the notifications a network would (coldStart, linkDown/linkUp from the switch,
-// UPS-MIB traps) to Config.Traps in v1, v2c or v3. A switch that is down takes every
-// device behind it off the network (Device.Reachable). Apply runs an Event (the same
-// actions by name, with a Selector for the target and an optional revert after For);
-// RunScenario plays a Scenario, a YAML timeline (DefaultScenario is the two-minute one
-// `cmdb demo` uses) with times scaled by a factor. OnEvent tells a listener about
+// UPS-MIB traps) to Config.Traps in v1, v2c or v3 (SetTraps replaces them). A switch
+// that is down takes every device behind it off the network (Device.Reachable).
+// SetHL7Silent, SetAlarm, SetBatteryLow and SetPatient change what an HL7 device
+// reports. Apply runs an Event (the same actions by name, with a Selector for the
+// target and an optional revert after For); RunScenario plays a Scenario, a YAML
+// timeline (DefaultScenario is the two-minute one `cmdb demo` uses) with times scaled
+// by a factor. OnEvent tells a listener about
 // every applied event, including collector_down/collector_up, which concern no device
 // and are for whoever runs the collector. NewControl serves the same on HTTP, on
 // loopback only: GET /devices, POST /devices/NAME/ACTION, POST /events, GET /events.

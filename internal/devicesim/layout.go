@@ -420,9 +420,10 @@ func (g *generator) fill(u *Unit, p plan) {
 		}
 	}
 	// HL7 devices report through one of the site's gateways: monitors through the
-	// first (the monitoring vendor's), the others through the second.
+	// first (the monitoring vendor's), pumps and ventilators through the second.
+	// Anaesthesia workstations talk to the anaesthesia record system directly.
 	for _, d := range u.Devices {
-		if d.Class.SpeaksHL7() && d.Class != HL7Gateway {
+		if d.Class.SpeaksHL7() && d.Class != HL7Gateway && d.Class != AnesthesiaMachine {
 			d.Gateway = u.Site.Gateways[1]
 			if d.Class == PatientMonitor {
 				d.Gateway = u.Site.Gateways[0]

@@ -127,7 +127,10 @@ func TestTopology(t *testing.T) {
 				t.Fatalf("%s's switch does not have it on port %d", d.Name, d.Port)
 			}
 		}
-		if d.Class.SpeaksHL7() && d.Class != HL7Gateway && (d.Gateway == nil || d.Gateway.Class != HL7Gateway) {
+		switch {
+		case d.Class == AnesthesiaMachine && d.Gateway != nil:
+			t.Fatalf("%s is an anaesthesia machine reporting through %s, want directly", d.Name, d.Gateway.Name)
+		case d.Class.SpeaksHL7() && d.Class != HL7Gateway && d.Class != AnesthesiaMachine && (d.Gateway == nil || d.Gateway.Class != HL7Gateway):
 			t.Fatalf("%s speaks HL7 but reports through no gateway", d.Name)
 		}
 	}

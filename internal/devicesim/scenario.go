@@ -27,10 +27,26 @@ const (
 	ActLinkUp        = "link_up"
 	ActCollectorDown = "collector_down" // no device: for whoever runs the collector
 	ActCollectorUp   = "collector_up"
+
+	// HL7 devices (hl7state.go).
+	ActHL7Stop        = "hl7_stop"            // its HL7 messages stop, SNMP still answers
+	ActHL7Start       = "hl7_start"           // and start again
+	ActAlarm          = "technical_alarm"     // raise a technical alarm (alarm: MDC event name)
+	ActAlarmEnd       = "technical_alarm_end" // end it
+	ActBatteryLow     = "battery_low"         // battery charge drops to 12 %
+	ActBatteryOK      = "battery_ok"          // recharged
+	ActPatientBound   = "patient_bound"       // a patient is connected to the device
+	ActPatientUnbound = "patient_unbound"     // the patient is disconnected
 )
 
 var actions = []string{ActDown, ActUp, ActFlap, ActReboot, ActFirmware, ActUPSOnBattery, ActUPSBatteryLow,
-	ActUPSOnline, ActLinkDown, ActLinkUp, ActCollectorDown, ActCollectorUp}
+	ActUPSOnline, ActLinkDown, ActLinkUp, ActCollectorDown, ActCollectorUp,
+	ActHL7Stop, ActHL7Start, ActAlarm, ActAlarmEnd, ActBatteryLow, ActBatteryOK, ActPatientBound, ActPatientUnbound}
+
+// reverts maps an action to the one that undoes it after For.
+var reverts = map[string]string{ActDown: ActUp, ActUPSOnBattery: ActUPSOnline, ActUPSBatteryLow: ActUPSOnline,
+	ActLinkDown: ActLinkUp, ActCollectorDown: ActCollectorUp, ActHL7Stop: ActHL7Start, ActAlarm: ActAlarmEnd,
+	ActBatteryLow: ActBatteryOK, ActPatientBound: ActPatientUnbound, ActPatientUnbound: ActPatientBound}
 
 // Duration is a time.Duration written as "20s" in YAML and JSON.
 type Duration time.Duration
@@ -63,6 +79,7 @@ type Event struct {
 	Period  Duration `yaml:"period" json:"period,omitempty"`
 	Count   int      `yaml:"count" json:"count,omitempty"`
 	Version string   `yaml:"version" json:"version,omitempty"` // firmware
+	Alarm   string   `yaml:"alarm" json:"alarm,omitempty"`     // technical_alarm: MDC event name
 	Port    int      `yaml:"port" json:"port,omitempty"`       // link_down/link_up
 	Note    string   `yaml:"note" json:"note,omitempty"`
 }
@@ -210,8 +227,10 @@ func (e *Event) check() error {
 		return errors.New("flap needs count >= 1 and a period")
 	case (e.Action == ActLinkDown || e.Action == ActLinkUp) && e.Port < 1:
 		return fmt.Errorf("%s needs a port", e.Action)
-	case e.For > 0 && !slices.Contains([]string{ActDown, ActUPSOnBattery, ActUPSBatteryLow, ActLinkDown, ActCollectorDown}, e.Action):
+	case e.For > 0 && reverts[e.Action] == "":
 		return fmt.Errorf("for: %s cannot be reverted", e.Action)
+	case e.Alarm != "" && (e.Action != ActAlarm || !isMDCName(e.Alarm)):
+		return fmt.Errorf("alarm %q: want an MDC event name (MDC_EVT_...) on technical_alarm", e.Alarm)
 	}
 	return nil
 }
@@ -246,6 +265,18 @@ func (e *Event) resolve(h *Hospital) (*Device, error) {
 	case ActLinkDown, ActLinkUp:
 		if d.sw == nil || e.Port > len(d.sw.ports) {
 			return nil, fmt.Errorf("%s has no port %d", d.Name, e.Port)
+		}
+	case ActHL7Stop, ActHL7Start:
+		if !d.Class.SpeaksHL7() {
+			return nil, fmt.Errorf("%s is a %s, which does not speak HL7", d.Name, d.Class)
+		}
+	case ActAlarm, ActAlarmEnd, ActPatientBound, ActPatientUnbound:
+		if !d.Class.SpeaksHL7() || d.Class == HL7Gateway {
+			return nil, fmt.Errorf("%s is a %s, not a medical device that speaks HL7", d.Name, d.Class)
+		}
+	case ActBatteryLow, ActBatteryOK:
+		if !d.Class.HasBattery() {
+			return nil, fmt.Errorf("%s is a %s, which has no battery", d.Name, d.Class)
 		}
 	}
 	return d, nil
@@ -309,13 +340,23 @@ func (s *Sim) Apply(ctx context.Context, e Event) (Applied, error) {
 		}
 	case ActFlap:
 		s.background(ctx, func() { s.flap(ctx, d, e) })
+	case ActHL7Stop, ActHL7Start:
+		s.SetHL7Silent(d, e.Action == ActHL7Stop)
+	case ActAlarm, ActAlarmEnd:
+		if ev := s.SetAlarm(d, e.Alarm, e.Action == ActAlarmEnd); ev != "" {
+			a.Detail = "alarm " + ev
+		}
+	case ActBatteryLow, ActBatteryOK:
+		s.SetBatteryLow(d, e.Action == ActBatteryLow)
+	case ActPatientBound, ActPatientUnbound:
+		s.SetPatient(d, e.Action == ActPatientBound)
 	}
 	s.record(a)
 	if e.For > 0 {
 		undo := e
 		undo.At, undo.For = 0, 0
-		undo.Action = map[string]string{ActDown: ActUp, ActUPSOnBattery: ActUPSOnline, ActUPSBatteryLow: ActUPSOnline,
-			ActLinkDown: ActLinkUp, ActCollectorDown: ActCollectorUp}[e.Action]
+		undo.Action = reverts[e.Action]
+		undo.Alarm = ""
 		undo.Note = "end of " + e.Action
 		s.background(ctx, func() {
 			if sleep(ctx, time.Duration(e.For)) {
@@ -403,4 +444,17 @@ func (s *Sim) RunScenario(ctx context.Context, sc *Scenario, scale float64) erro
 	}
 	s.log.Info("scenario finished", "name", sc.Name)
 	return nil
+}
+
+// isMDCName reports whether s looks like an IEEE 11073 reference identifier.
+func isMDCName(s string) bool {
+	if !strings.HasPrefix(s, "MDC_") || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -68,6 +68,8 @@ type Sim struct {
 	trapEnc encoder
 	trapOOB []byte
 
+	hl7 atomic.Pointer[HL7] // the HL7 senders, once attached
+
 	mu        sync.Mutex
 	listeners []func(Applied)
 	history   []Applied

@@ -17,6 +17,7 @@ func (s *Sim) SetDown(d *Device, down bool) {
 	d.touch(now)
 	if down {
 		s.linkTraps(d, false)
+		s.kickHL7(d)
 		return
 	}
 	d.reboot(now)
@@ -24,6 +25,7 @@ func (s *Sim) SetDown(d *Device, down bool) {
 		s.SendTrap(d, TrapColdStart, nil)
 	}
 	s.linkTraps(d, true)
+	s.kickHL7(d)
 }
 
 // linkTraps has the switches d is plugged into report its port going down or up.

@@ -13,6 +13,14 @@ type TrapTarget struct {
 	Version   string
 	Community string // v1/v2c, default "public"
 	User      string // v3: one of the simulator's users
+	// Site limits the receiver to the devices of one site (code or name), as with one
+	// collector per site; empty: every device.
+	Site string
+}
+
+func (t TrapTarget) wants(d *Device) bool {
+	s := d.Unit.Site
+	return t.Site == "" || t.Site == s.Code || t.Site == s.Name
 }
 
 func (t TrapTarget) validate(users map[string]*usmUser) error {
@@ -89,16 +97,33 @@ func upsAlarmVars(id int, alarm []uint32) []trapVar {
 	}
 }
 
-// SendTrap sends a notification from device d to every receiver, from d's address.
-// It is safe for concurrent use.
-func (s *Sim) SendTrap(d *Device, trap []uint32, vars []trapVar) {
-	if len(s.cfg.Traps) == 0 {
-		return
+// SetTraps replaces the notification receivers (for receivers that bind after the
+// simulator, such as the collectors of `cmdb demo`).
+func (s *Sim) SetTraps(ts []TrapTarget) error {
+	for _, t := range ts {
+		if err := t.validate(s.users); err != nil {
+			return err
+		}
 	}
 	s.trapMu.Lock()
 	defer s.trapMu.Unlock()
+	s.cfg.Traps = ts
+	return nil
+}
+
+// SendTrap sends a notification from device d to every receiver, from d's address.
+// It is safe for concurrent use.
+func (s *Sim) SendTrap(d *Device, trap []uint32, vars []trapVar) {
+	s.trapMu.Lock()
+	defer s.trapMu.Unlock()
+	if len(s.cfg.Traps) == 0 {
+		return
+	}
 	now := s.now().UnixNano()
 	for _, t := range s.cfg.Traps {
+		if !t.wants(d) {
+			continue
+		}
 		b, err := s.encodeTrap(&s.trapEnc, t, d, trap, vars, now)
 		if err == nil {
 			s.trapOOB = srcOOB(s.trapOOB, d.ip)

@@ -14,15 +14,28 @@ import (
 )
 
 type demoIncident struct {
-	Number    string `json:"number"`
-	State     string `json:"state"`
-	Condition string `json:"condition"`
-	Priority  string `json:"priority"`
-	Asset     struct {
-		Name        string   `json:"name"`
-		IPAddresses []string `json:"ipAddresses"`
+	Number          string `json:"number"`
+	State           string `json:"state"`
+	Condition       string `json:"condition"`
+	Priority        string `json:"priority"`
+	Suppressed      bool   `json:"suppressed"`
+	SuppressedCount int    `json:"suppressedCount"`
+	ImpactedCount   int    `json:"impactedCount"`
+	Notified        bool   `json:"notified"`
+	PriorityReason  string `json:"priorityReason"`
+	SuppressedBy    *struct {
+		Number string `json:"number"`
+	} `json:"suppressedBy"`
+	Asset struct {
+		Name             string   `json:"name"`
+		Class            string   `json:"class"`
+		PatientConnected bool     `json:"patientConnected"`
+		IPAddresses      []string `json:"ipAddresses"`
 	} `json:"asset"`
 }
+
+const demoIncidentFields = `number state condition priority suppressed suppressedCount impactedCount notified priorityReason
+	suppressedBy { number } asset { name class patientConnected ipAddresses }`
 
 type simEvent struct {
 	Event struct {
@@ -34,9 +47,23 @@ type simEvent struct {
 }
 
 type simDevice struct {
-	Name string `json:"name"`
-	IP   string `json:"ip"`
-	Unit string `json:"unit"`
+	Name     string `json:"name"`
+	IP       string `json:"ip"`
+	Class    string `json:"class"`
+	EUI64    string `json:"eui64"`
+	HL7      bool   `json:"hl7"`
+	Unit     string `json:"unit"`
+	CareArea string `json:"careArea"`
+	Gateway  string `json:"gateway"`
+}
+
+type demoAsset struct {
+	Name             string   `json:"name"`
+	Class            string   `json:"class"`
+	EUI64            string   `json:"eui64"`
+	SerialNumber     string   `json:"serialNumber"`
+	Sources          []string `json:"sources"`
+	PatientConnected bool     `json:"patientConnected"`
 }
 
 func getJSON(url string, out any) error {
@@ -52,135 +79,229 @@ func getJSON(url string, out any) error {
 }
 
 // TestDemo is issue 3's acceptance: `cmdb demo --devices 200` runs headless through
-// its default scenario (compressed), devices appear over GraphQL, and the scripted
-// failures become incidents of more than one priority, including every device of the
-// unit whose switch fails; Ctrl-C (SIGTERM here) stops it cleanly.
+// its default scenario (compressed) and shows, over GraphQL, everything the product
+// does: every device fingerprinted to its real class, HL7 devices (EUI-64) merged with
+// their SNMP view, the ED switch outage as one notified root incident with the unit's
+// devices suppressed and linked under it, a P1 for the ICU ventilator with a patient on
+// it, the HL7 gateway outage correlated the same way, a UPS on battery, a technical
+// alarm; Ctrl-C (SIGTERM here) stops it cleanly.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
 	const scale = 0.4
 	p := testkit.Start(t, testkit.Binary(t, "cmdb"), "demo", "--devices", "200", "--listen", "127.0.0.1:0",
-		"--data-dir", filepath.Join(t.TempDir(), "data"), "--time-scale", fmt.Sprint(scale), "--poll-interval", "2s")
+		"--data-dir", filepath.Join(t.TempDir(), "data"), "--time-scale", fmt.Sprint(scale),
+		"--poll-interval", "2s", "--hl7-interval", "2s")
 	gqlURL := p.WaitFor(`graphql:\s+(http://\S+)`, 60*time.Second)
 	token := p.WaitFor(`token:\s+(\S+)`, time.Second)
 	control := strings.TrimSuffix(p.WaitFor(`simulator:\s+(http://\S+)`, time.Second), "/devices")
 	g := &testkit.GraphQL{URL: gqlURL, Token: token}
 	start := time.Now()
+	var devices []simDevice
+	if err := getJSON(control+"/devices?limit=1000", &devices); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]simDevice{}
+	for _, d := range devices {
+		byName[d.Name] = d
+	}
 
-	// Every simulated device is discovered before the first failure (at 20 s × scale).
-	testkit.Eventually(t, 15*time.Second, func() error {
+	// Every simulated device is one asset, fingerprinted to its class; HL7 devices
+	// carry their EUI-64 and both sources, before the first failure (at 20 s × scale).
+	var assetList []demoAsset
+	testkit.Eventually(t, 20*time.Second, func() error {
 		var out struct {
-			Assets struct{ TotalCount int } `json:"assets"`
+			Assets struct {
+				TotalCount int
+				Nodes      []demoAsset
+			} `json:"assets"`
 		}
-		if err := g.Try(`{ assets { totalCount } }`, nil, &out); err != nil {
+		if err := g.Try(`{ assets(first: 500) { totalCount nodes { name class eui64 serialNumber sources patientConnected } } }`, nil, &out); err != nil {
 			return err
 		}
-		if out.Assets.TotalCount < 200 {
-			return fmt.Errorf("%d assets, want 200", out.Assets.TotalCount)
+		if out.Assets.TotalCount != len(devices) {
+			return fmt.Errorf("%d assets, want %d (one per device)", out.Assets.TotalCount, len(devices))
+		}
+		for _, a := range out.Assets.Nodes {
+			d, ok := byName[a.Name]
+			switch {
+			case !ok:
+				return fmt.Errorf("asset %q is no simulated device", a.Name)
+			case a.Class != d.Class:
+				return fmt.Errorf("%s fingerprinted as %s, want %s", a.Name, a.Class, d.Class)
+			case d.HL7 && (a.EUI64 != d.EUI64 || !slices.Equal(a.Sources, []string{"HL7", "SNMP"})):
+				return fmt.Errorf("%s: eui64 %q sources %v, want %s from HL7 and SNMP in one asset", a.Name, a.EUI64, a.Sources, d.EUI64)
+			case !d.HL7 && !slices.Equal(a.Sources, []string{"SNMP"}):
+				return fmt.Errorf("%s: sources %v", a.Name, a.Sources)
+			}
+		}
+		assetList = out.Assets.Nodes
+		return nil
+	})
+	hl7Devices, bound := 0, 0
+	for _, a := range assetList {
+		if byName[a.Name].HL7 {
+			hl7Devices++
+		}
+		if a.PatientConnected {
+			bound++
+		}
+	}
+	if hl7Devices == 0 || bound == 0 {
+		t.Fatalf("%d HL7 devices, %d with a patient connected", hl7Devices, bound)
+	}
+	t.Logf("%d devices discovered, classified and merged (%d over HL7, %d with a patient) after %s",
+		len(devices), hl7Devices, bound, time.Since(start).Round(time.Millisecond))
+
+	incidents := func(filter string) ([]demoIncident, error) {
+		var out struct {
+			Incidents struct{ Nodes []demoIncident } `json:"incidents"`
+		}
+		err := g.Try(`{ incidents(first: 500`+filter+`) { nodes { `+demoIncidentFields+` } } }`, nil, &out)
+		return out.Incidents.Nodes, err
+	}
+	find := func(list []demoIncident, name, condition string) *demoIncident {
+		for i := range list {
+			if list[i].Asset.Name == name && list[i].Condition == condition {
+				return &list[i]
+			}
+		}
+		return nil
+	}
+
+	// The ED switch outage: one root incident, notified, not suppressed; every other
+	// device of the unit has its incident suppressed and linked to it, not notified.
+	var sw simDevice
+	for _, d := range devices {
+		if d.Class == "NETWORK_SWITCH" && d.CareArea == "ED" {
+			sw = d
+			break
+		}
+	}
+	var unit []simDevice
+	for _, d := range devices {
+		if d.Unit == sw.Unit && d.Name != sw.Name {
+			unit = append(unit, d)
+		}
+	}
+	var root *demoIncident
+	testkit.Eventually(t, 40*time.Second, func() error {
+		list, err := incidents("")
+		if err != nil {
+			return err
+		}
+		if root = find(list, sw.Name, "snmp.unreachable"); root == nil {
+			return fmt.Errorf("no incident for %s yet", sw.Name)
+		}
+		if root.Suppressed || !root.Notified || root.Priority != "P1" {
+			return fmt.Errorf("switch incident %s: suppressed %v notified %v priority %s", root.Number, root.Suppressed, root.Notified, root.Priority)
+		}
+		for _, d := range unit {
+			i := find(list, d.Name, "snmp.unreachable")
+			switch {
+			case i == nil:
+				return fmt.Errorf("no incident for %s behind %s", d.Name, sw.Name)
+			case !i.Suppressed || i.SuppressedBy == nil || i.SuppressedBy.Number != root.Number:
+				return fmt.Errorf("%s %s: suppressed %v by %+v, want by %s", i.Number, d.Name, i.Suppressed, i.SuppressedBy, root.Number)
+			case i.Notified:
+				return fmt.Errorf("%s %s was notified although suppressed", i.Number, d.Name)
+			}
+		}
+		if root.State == "OPEN" && root.SuppressedCount < len(unit) {
+			return fmt.Errorf("root %s counts %d suppressed incidents, want at least %d", root.Number, root.SuppressedCount, len(unit))
+		}
+		if root.ImpactedCount < len(unit) {
+			return fmt.Errorf("root %s: impactedCount %d, want at least %d", root.Number, root.ImpactedCount, len(unit))
 		}
 		return nil
 	})
-	t.Logf("200 devices discovered after %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("%s outage: root %s (%s), %d devices suppressed under it (suppressedCount %d) after %s",
+		sw.Unit, root.Number, root.Priority, len(unit), root.SuppressedCount, time.Since(start).Round(time.Millisecond))
 
-	// Wait for the scenario's switch outage and HL7 gateway outage to have happened.
+	// The rest of the scenario: wait for the HL7 gateway outage and the ward printer
+	// (its incident waits out the printer class hold, 2 min × scale).
 	var events []simEvent
-	down := func(action string) []simEvent {
-		var out []simEvent
-		for _, e := range events {
-			// Flap transitions are too short for the collector's down_after, by design.
-			if e.Event.Action == action && e.Device != "" && !strings.HasPrefix(e.Event.Note, "flap") {
-				out = append(out, e)
-			}
-		}
-		return out
-	}
-	testkit.Eventually(t, 60*time.Second, func() error {
+	testkit.Eventually(t, 70*time.Second, func() error {
 		if err := getJSON(control+"/events", &events); err != nil {
 			return err
 		}
-		for _, e := range events {
-			if strings.Contains(e.Device, "hl7gw") && e.Event.Action == "down" {
-				return nil
-			}
-		}
-		return fmt.Errorf("%d events so far, no HL7 gateway outage yet", len(events))
-	})
-	var sw simDevice
-	for _, e := range down("down") {
-		if strings.Contains(e.Device, "-sw") {
-			if err := getJSON(control+"/devices/"+e.Device, &sw); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if sw.Name == "" {
-		t.Fatalf("the scenario took no switch down: %+v", events)
-	}
-	var unit []simDevice
-	if err := getJSON(control+"/devices?unit="+sw.Unit, &unit); err != nil {
-		t.Fatal(err)
-	}
-
-	// Every device the scenario switched off, and every device of the switch's unit,
-	// got an snmp.unreachable incident; priorities differ between them. The ward
-	// printer's incident waits out its class hold (2 min, scaled like the scenario).
-	var incidents []demoIncident
-	byIP := map[string][]demoIncident{}
-	testkit.Eventually(t, 60*time.Second, func() error {
-		var out struct {
-			Incidents struct {
-				Nodes []demoIncident `json:"nodes"`
-			} `json:"incidents"`
-		}
-		if err := g.Try(`{ incidents(first: 500) { nodes { number state condition priority asset { name ipAddresses } } } }`, nil, &out); err != nil {
+		list, err := incidents("")
+		if err != nil {
 			return err
 		}
-		incidents = out.Incidents.Nodes
-		clear(byIP)
-		for _, i := range incidents {
-			for _, ip := range i.Asset.IPAddresses {
-				byIP[ip] = append(byIP[ip], i)
+		for _, e := range events {
+			if e.Event.Action == "down" && e.Device != "" && !strings.HasPrefix(e.Event.Note, "flap") && find(list, e.Device, "snmp.unreachable") == nil {
+				return fmt.Errorf("no snmp.unreachable incident for %s switched off by the scenario", e.Device)
 			}
 		}
-		for _, e := range down("down") {
-			if !hasCondition(byIP[e.IP], "snmp.unreachable") {
-				return fmt.Errorf("no snmp.unreachable incident for %s (%s) switched off by the scenario", e.Device, e.IP)
-			}
-		}
-		missing := 0
-		for _, d := range unit {
-			if !hasCondition(byIP[d.IP], "snmp.unreachable") {
-				missing++
-			}
-		}
-		if missing > 0 {
-			return fmt.Errorf("%d of %d devices of %s have no incident for the switch outage", missing, len(unit), sw.Unit)
+		if !slices.ContainsFunc(events, func(e simEvent) bool { return strings.Contains(e.Device, "hl7gw") }) {
+			return fmt.Errorf("%d events so far, no HL7 gateway outage yet", len(events))
 		}
 		return nil
 	})
+	list, err := incidents("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	prios := map[string]int{}
-	for _, i := range incidents {
+	for _, i := range list {
 		prios[i.Priority]++
 	}
-	if len(prios) < 2 {
-		t.Fatalf("incidents of one priority only: %v", prios)
+	if len(prios) < 3 {
+		t.Fatalf("incidents of %d priorities only: %v", len(prios), prios)
 	}
-	t.Logf("%d incidents by priority %v; the %s outage opened %d", len(incidents), prios, sw.Unit, len(unit))
-
-	// The switch comes back (its outage lasts 50 s × scale): its unit's incidents resolve.
-	testkit.Eventually(t, 40*time.Second, func() error {
-		var out struct {
-			Incidents struct {
-				Nodes []demoIncident `json:"nodes"`
-			} `json:"incidents"`
+	// The ICU ventilator, switched off with a patient on it, is a P1 (a free spare
+	// would lower its urgency, but not with a patient connected).
+	var vent *demoIncident
+	for i := range list {
+		if c := list[i]; c.Asset.Class == "VENTILATOR" && byName[c.Asset.Name].CareArea == "ICU" && c.Condition == "snmp.unreachable" {
+			vent = &list[i]
 		}
-		if err := g.Try(`{ incidents(first: 500) { nodes { state condition asset { name ipAddresses } } } }`, nil, &out); err != nil {
+	}
+	if vent == nil || vent.Priority != "P1" || !vent.Asset.PatientConnected {
+		t.Fatalf("ICU ventilator incident: %+v", vent)
+	}
+	// UPS on battery, and a technical alarm reported over HL7 (PCD-04).
+	has := func(condition, class string) bool {
+		return slices.ContainsFunc(list, func(i demoIncident) bool { return i.Condition == condition && i.Asset.Class == class })
+	}
+	if !has("ups.on_battery", "UPS") || !has("device.alarm.technical", "INFUSION_PUMP") || !has("device.battery_low", "INFUSION_PUMP") {
+		t.Fatalf("missing UPS on battery, technical alarm or pump battery incidents: %v", prios)
+	}
+	// The HL7 gateway outage: the monitors behind it lost their heartbeat, suppressed
+	// under the gateway's incident.
+	var gw string
+	for _, e := range events {
+		if strings.Contains(e.Device, "hl7gw") {
+			gw = e.Device
+		}
+	}
+	behind := 0
+	for _, i := range list {
+		if i.Condition != "hl7.heartbeat_lost" || byName[i.Asset.Name].Gateway != gw || byName[i.Asset.Name].Unit == sw.Unit {
+			continue
+		}
+		behind++
+		if !i.Suppressed || i.SuppressedBy == nil || find(list, gw, "snmp.unreachable") == nil ||
+			(i.SuppressedBy.Number != find(list, gw, "snmp.unreachable").Number && i.SuppressedBy.Number != find(list, gw, "hl7.heartbeat_lost").Number) {
+			t.Fatalf("%s %s behind %s: suppressed %v by %+v", i.Number, i.Asset.Name, gw, i.Suppressed, i.SuppressedBy)
+		}
+	}
+	if behind == 0 {
+		t.Fatalf("no heartbeat-lost incident behind %s", gw)
+	}
+	t.Logf("%d incidents by priority %v; %d devices silenced by the %s outage", len(list), prios, behind, gw)
+
+	// The switch came back (its outage lasts 50 s × scale): its unit's incidents resolve.
+	testkit.Eventually(t, 30*time.Second, func() error {
+		list, err := incidents("")
+		if err != nil {
 			return err
 		}
 		open := 0
-		for _, i := range out.Incidents.Nodes {
-			if i.State != "RESOLVED" && slices.ContainsFunc(unit, func(d simDevice) bool { return d.Name == i.Asset.Name }) {
+		for _, i := range list {
+			if i.State != "RESOLVED" && (i.Asset.Name == sw.Name || byName[i.Asset.Name].Unit == sw.Unit) {
 				open++
 			}
 		}
@@ -192,12 +313,18 @@ func TestDemo(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Fatalf("demo did not stop cleanly: %v", err)
 	}
-	if !strings.Contains(p.Output(), "demo stopping") {
+	out := p.Output()
+	if !strings.Contains(out, "demo stopping") {
 		t.Fatal("no shutdown log line")
 	}
+	// The service desk heard of the switch, never of what it took down.
+	if !strings.Contains(out, "service desk <- "+root.Number+" opened") {
+		t.Fatalf("the service desk did not receive the root %s", root.Number)
+	}
+	for _, d := range unit {
+		if strings.Contains(out, "service desk <- ") && strings.Contains(out, "] "+d.Name+" (") {
+			t.Fatalf("the service desk received an incident of %s, suppressed under %s", d.Name, root.Number)
+		}
+	}
 	t.Logf("demo test took %s", time.Since(start).Round(time.Second))
-}
-
-func hasCondition(list []demoIncident, c string) bool {
-	return slices.ContainsFunc(list, func(i demoIncident) bool { return i.Condition == c })
 }

@@ -11,10 +11,21 @@ import (
 	"github.com/medcmdb/medcmdb/internal/assets"
 )
 
-// Correlation (DESIGN §7): a device whose every upstream (switch, UPS, HL7 gateway,
-// collector) is down gets its incident suppressed and linked to the root incident; the
-// root counts what it took down. Only conditions of severity "down" are suppressed:
-// a failed switch explains an unreachable monitor, not its technical alarm.
+// Correlation (DESIGN §7): a device cut off by its upstream (switch, UPS, HL7 gateway,
+// collector) gets its incident suppressed and linked to the root incident; the root
+// counts what it took down. Only conditions of severity "down" are suppressed: a failed
+// switch explains an unreachable monitor, not its technical alarm.
+//
+// Parents of one relation kind are alternatives (two uplinks, two power feeds): they
+// explain a failure only when all of them are down. Kinds are in series: a device
+// needs its network AND its power AND, for HL7, its gateway, so every parent of any
+// one kind being down explains it. The HL7 gateway path explains HL7 conditions only:
+// a dead gateway does not stop SNMP.
+
+// explains reports whether parents of a relation kind can explain a condition.
+func explains(kind assets.RelationKind, condition string) bool {
+	return kind != assets.RelReportsThrough || strings.HasPrefix(condition, "hl7.")
+}
 
 // downIncident returns the open incident of severity down of an asset, if any. An
 // asset whose down condition is active but whose incident is resolved by hand or
@@ -42,24 +53,49 @@ func (e *Engine) downParent(id string) (down bool, inc *Incident) {
 }
 
 // suppressor returns the root incident that explains condition on asset a, when every
-// upstream of a is down, and says why; "" otherwise. self is the incident being
-// judged, so a cycle in the relations never makes an incident its own root.
+// upstream of some relation kind is down, and says why; "" otherwise. self is the
+// incident being judged, so a cycle in the relations never makes an incident its own
+// root.
 func (e *Engine) suppressor(a *assets.Asset, condition, self string) (string, string) {
 	if e.policy.Severity(condition) != SeverityDown || len(a.Upstream) == 0 {
 		return "", ""
 	}
-	var parents []string
+	var kinds []assets.RelationKind
+	parents := map[assets.RelationKind][]string{}
 	for _, r := range a.Upstream {
-		if !slices.Contains(parents, r.Target) && r.Target != a.ID {
-			parents = append(parents, r.Target)
+		if r.Target == a.ID || !explains(r.Kind, condition) || slices.Contains(parents[r.Kind], r.Target) {
+			continue
+		}
+		if parents[r.Kind] == nil {
+			kinds = append(kinds, r.Kind)
+		}
+		parents[r.Kind] = append(parents[r.Kind], r.Target)
+	}
+	for _, k := range kinds {
+		if root, names := e.allDown(parents[k], self); root != "" {
+			number := root
+			if r, ok := e.Get(root); ok {
+				number = r.Number
+			}
+			what := "upstream " + strings.Join(names, ", ") + " is down"
+			if len(names) > 1 {
+				what = "every upstream (" + strings.Join(names, ", ") + ") is down"
+			}
+			return root, fmt.Sprintf("%s: suppressed by %s", what, number)
 		}
 	}
+	return "", ""
+}
+
+// allDown returns the root incident of the first of parents with one, and the
+// parents' names, when every parent is down; "" otherwise.
+func (e *Engine) allDown(parents []string, self string) (string, []string) {
 	root := ""
 	var names []string
 	for _, p := range parents {
 		down, inc := e.downParent(p)
 		if !down {
-			return "", ""
+			return "", nil
 		}
 		name := p
 		if pa, ok := e.assets.Get(p); ok && pa.Name != "" {
@@ -76,18 +112,7 @@ func (e *Engine) suppressor(a *assets.Asset, condition, self string) (string, st
 			}
 		}
 	}
-	if root == "" {
-		return "", ""
-	}
-	number := root
-	if r, ok := e.Get(root); ok {
-		number = r.Number
-	}
-	what := "upstream " + strings.Join(names, ", ") + " is down"
-	if len(names) > 1 {
-		what = "every upstream (" + strings.Join(names, ", ") + ") is down"
-	}
-	return root, fmt.Sprintf("%s: suppressed by %s", what, number)
+	return root, names
 }
 
 // dependents returns the ids of every asset depending on id, transitively, bounded by

@@ -34,25 +34,27 @@ const p5s = 5 * time.Second // the default correlation wait
 
 func TestDeviceWithSeveralParentsIsSuppressedOnlyWhileAllAreDown(t *testing.T) {
 	r := newRig(t, "")
+	// Two uplinks: parents of one kind are alternatives.
 	sw := asset("sw", assets.ClassNetworkSwitch, "ICU")
-	ups := asset("ups", assets.ClassUPS, "ICU")
+	sw2 := asset("sw2", assets.ClassNetworkSwitch, "ICU")
 	dev := func(id string, conds ...string) *assets.Asset {
 		return withUpstream(asset(id, assets.ClassPatientMonitor, "ICU", conds...),
-			rel(assets.RelConnectedTo, "sw"), rel(assets.RelPoweredBy, "ups"))
+			rel(assets.RelConnectedTo, "sw"), rel(assets.RelConnectedTo, "sw2"))
 	}
 	r.src.set(sw)
-	r.src.set(ups)
+	r.src.set(sw2)
 	r.src.set(dev("mon1"))
 	r.src.set(dev("mon2"))
 
-	// Only the switch is down: the monitor still has power, so its failure is its own.
+	// Only one switch is down: the monitor still has its other uplink, so its failure
+	// is its own.
 	r.set(asset("sw", assets.ClassNetworkSwitch, "ICU", "snmp.unreachable"))
 	r.set(dev("mon1", "snmp.unreachable"))
 	if m := r.openOf("mon1"); m.Suppressed {
 		t.Fatalf("suppressed while one parent is up: %+v", m)
 	}
-	// Now the UPS goes too (battery low is a down condition): mon2 is explained.
-	r.set(asset("ups", assets.ClassUPS, "ICU", "ups.battery_low"))
+	// Now the second switch goes too: mon2 is explained.
+	r.set(asset("sw2", assets.ClassNetworkSwitch, "ICU", "snmp.unreachable"))
 	r.set(dev("mon2", "snmp.unreachable"))
 	swInc := r.openOf("sw")
 	m2 := r.openOf("mon2")
@@ -67,10 +69,10 @@ func TestDeviceWithSeveralParentsIsSuppressedOnlyWhileAllAreDown(t *testing.T) {
 	if ev := r.sink.events(m2.ID); len(ev) != 0 {
 		t.Fatalf("a suppressed incident was notified: %v", ev)
 	}
-	// The UPS comes back; the switch is still down: not every parent is down any
-	// more. After the correlation wait (the device might have come back with it),
+	// The second switch comes back; the first is still down: not every parent is
+	// down any more. After the correlation wait (the device might have come back with it),
 	// mon2 is un-suppressed and notified.
-	r.set(asset("ups", assets.ClassUPS, "ICU"))
+	r.set(asset("sw2", assets.ClassNetworkSwitch, "ICU"))
 	if m := r.openOf("mon2"); !m.Suppressed {
 		t.Fatal("un-suppressed before the wait")
 	}
@@ -89,6 +91,55 @@ func TestDeviceWithSeveralParentsIsSuppressedOnlyWhileAllAreDown(t *testing.T) {
 	st := r.e.RootStats(swInc.ID)
 	if st.Impacted != 2 || st.Suppressed != 0 {
 		t.Fatalf("root stats %+v", st)
+	}
+}
+
+// TestRelationKindsAreInSeries: a device needs its network, its power and (for HL7)
+// its gateway, so any one kind whose parents are all down explains it; the gateway
+// explains HL7 conditions only.
+func TestRelationKindsAreInSeries(t *testing.T) {
+	r := newRig(t, "")
+	r.src.set(asset("sw", assets.ClassNetworkSwitch, "ED"))
+	r.src.set(asset("ups", assets.ClassUPS, "ED"))
+	r.src.set(asset("gw", assets.ClassHL7Gateway, ""))
+	dev := func(id string, conds ...string) *assets.Asset {
+		return withUpstream(asset(id, assets.ClassInfusionPump, "ED", conds...),
+			rel(assets.RelConnectedTo, "sw"), rel(assets.RelPoweredBy, "ups"), rel(assets.RelReportsThrough, "gw"))
+	}
+	r.src.set(dev("pump1"))
+	r.src.set(dev("pump2"))
+
+	// The switch fails; power and gateway are fine: both of the pump's conditions are
+	// the switch's doing.
+	r.set(asset("sw", assets.ClassNetworkSwitch, "ED", "snmp.unreachable"))
+	r.set(dev("pump1", "snmp.unreachable", "hl7.heartbeat_lost"))
+	swInc := r.openOf("sw")
+	open := true
+	list, _ := r.e.List(incidents.Filter{AssetID: "pump1", Open: &open}, 0, 10)
+	if len(list) != 2 {
+		t.Fatalf("pump1: %d open incidents, want 2", len(list))
+	}
+	for _, i := range list {
+		if !i.Suppressed || i.SuppressedBy != swInc.ID {
+			t.Fatalf("pump1 %s: suppressed=%v by %q, want by the switch", i.Condition, i.Suppressed, i.SuppressedBy)
+		}
+	}
+	r.set(asset("sw", assets.ClassNetworkSwitch, "ED"))
+	r.set(dev("pump1"))
+
+	// The gateway fails: pump2's silence over HL7 is explained, an SNMP failure is not.
+	r.set(asset("gw", assets.ClassHL7Gateway, "", "hl7.heartbeat_lost"))
+	r.set(dev("pump2", "hl7.heartbeat_lost", "snmp.unreachable"))
+	gwInc := r.openOf("gw")
+	list, _ = r.e.List(incidents.Filter{AssetID: "pump2", Open: &open}, 0, 10)
+	if len(list) != 2 {
+		t.Fatalf("pump2: %d open incidents, want 2", len(list))
+	}
+	for _, i := range list {
+		want := i.Condition == "hl7.heartbeat_lost"
+		if i.Suppressed != want || (want && i.SuppressedBy != gwInc.ID) {
+			t.Fatalf("pump2 %s: suppressed=%v by %q, want suppressed %v", i.Condition, i.Suppressed, i.SuppressedBy, want)
+		}
 	}
 }
 

@@ -339,6 +339,7 @@ var conditionText = map[string]string{
 	"interface.down":          "interface down",
 	"device.alarm.technical":  "technical alarm",
 	"device.self_test_failed": "self-test failed",
+	"device.battery_low":      "battery low",
 	"collector.silent":        "collector silent",
 }
 

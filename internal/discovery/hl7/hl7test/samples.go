@@ -120,3 +120,67 @@ func (d Device) ADT(controlID string) []byte {
 	segs := []string{d.msh("ADT^A01", controlID, ""), `EVN|A01|20240101120000`}
 	return Lines(append(segs, Patient(d.Unit, d.Room, d.Bed)...)...)
 }
+
+// SynthPatient is one patient of an invented population, for simulators that need many
+// distinct patients. Every name, number, date and address is made up; none of it may
+// ever be kept by the collector or the cmdb (PHI lists the fragments to look for).
+type SynthPatient struct {
+	MRN, Family, Given, Middle, DOB, Sex, Street, City, Phone, Visit, Kin string
+}
+
+var (
+	synthFamilies = []string{"QUILLFEATHER", "MOSSGROVE", "TANGLEWICK", "BRISTLECONE", "LANTERNBY", "NETTLEFORD",
+		"CINDERWELL", "SPARROWDALE", "GLIMMERSTONE", "THISTLECROFT", "PUDDLEWICK", "HOLLOWMERE", "FERNSBOROUGH",
+		"WREN-ABBOTSLEY", "MARROWFIELD", "BRAMBLECOTE"}
+	synthGiven   = []string{"MARGUERITE", "TOBIAS", "ELOWEN", "CASPIAN", "ROSALIND", "PERCIVAL", "IMOGEN", "AUGUSTIN", "LUNED", "OSWIN", "BEATRIX", "FINNEGAN"}
+	synthMiddle  = []string{"ANNE", "JAMES", "MAE", "LEE", "ROSE", "JOHN", "GRACE", "PAUL"}
+	synthStreets = []string{"Larkspur Mews", "Quincewood Lane", "Otterbrook Row", "Saffron Hill Close", "Wicklow Yard"}
+)
+
+// SyntheticPatient returns patient n of the invented population: the same n is always
+// the same patient.
+func SyntheticPatient(n uint64) SynthPatient {
+	h := n*0x9E3779B97F4A7C15 + 0x6d6564
+	pick := func(list []string) string {
+		h ^= h >> 29
+		h *= 0xBF58476D1CE4E5B9
+		return list[h%uint64(len(list))]
+	}
+	fam, given, mid, street := pick(synthFamilies), pick(synthGiven), pick(synthMiddle), pick(synthStreets)
+	sex := "F"
+	if h&1 == 1 {
+		sex = "M"
+	}
+	return SynthPatient{
+		MRN: fmt.Sprintf("SIM%07d", n%10_000_000), Family: fam, Given: given, Middle: mid,
+		DOB:    fmt.Sprintf("%04d%02d%02d", 1930+int((h>>8)%90), 1+int((h>>16)%12), 1+int((h>>24)%28)),
+		Sex:    sex,
+		Street: fmt.Sprintf("%d %s", 1+n%97, street), City: "SPRINGTON",
+		Phone: fmt.Sprintf("(555)01%d-%04d", n%10, n%10000), Visit: fmt.Sprintf("SV%08d", n%100_000_000),
+		Kin: pick(synthFamilies) + "^" + pick(synthGiven),
+	}
+}
+
+// PID returns the patient's PID segment.
+func (p SynthPatient) PID() string {
+	return `PID|1||` + p.MRN + `^^^HOSP^MR||` + p.Family + `^` + p.Given + `^` + p.Middle + `||` + p.DOB + `|` + p.Sex +
+		`|||` + p.Street + `^^` + p.City + `^ST^01234||` + p.Phone
+}
+
+// PV1 returns an inpatient PV1 at a point of care (unit^room^bed) of a facility.
+func (p SynthPatient) PV1(unit, room, bed, facility string) string {
+	return `PV1|1|I|` + unit + `^` + room + `^` + bed + `^` + facility + `||||` + Doctor + `||||||||||` + p.Visit
+}
+
+// PHI returns the distinctive fragments of the patient's data.
+func (p SynthPatient) PHI() []string {
+	return []string{p.MRN, p.Family, p.Given, p.DOB, p.Street, p.Phone, p.Visit, "HOUNDSWORTH"}
+}
+
+// SyntheticPHI lists the fragments of every name and street the population draws
+// from: none may appear in anything kept, logged or answered.
+func SyntheticPHI() []string {
+	out := append([]string{"HOUNDSWORTH", "SPRINGTON"}, synthFamilies...)
+	out = append(out, synthGiven...)
+	return append(out, synthStreets...)
+}
