@@ -81,6 +81,7 @@ func TestBoardInBrowser(t *testing.T) {
 		HistoryEntries int      `json:"historyEntries"`
 		AssetTitle     string   `json:"assetTitle"`
 		Explorer       int      `json:"explorer"`
+		ProblemsPage   bool     `json:"problemsPage"`
 		Errors         []string `json:"errors"`
 		Failure        string   `json:"failure"`
 	}
@@ -102,6 +103,9 @@ func TestBoardInBrowser(t *testing.T) {
 	}
 	if res.HistoryEntries < 3 || !strings.Contains(res.AssetTitle, "vent") {
 		t.Errorf("asset page %q shows %d history entries", res.AssetTitle, res.HistoryEntries)
+	}
+	if !res.ProblemsPage {
+		t.Error("the problems page did not load")
 	}
 	if res.Explorer < 1 {
 		t.Errorf("explorer query returned totalCount %d", res.Explorer)

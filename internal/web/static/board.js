@@ -78,6 +78,7 @@ const routes = [
   [/^#\/incidents$/, 'incidents', viewIncidents],
   [/^#\/incident\/(.+)$/, 'incidents', viewIncident],
   [/^#\/assets$/, 'assets', viewAssets],
+  [/^#\/problems$/, 'problems', viewProblems],
   [/^#\/asset\/(.+)$/, 'assets', viewAsset],
 ];
 
@@ -205,6 +206,8 @@ function incidentTable(list, compact) {
 const INCIDENT_FIELDS = `id number title priority impact urgency priorityReason state suppressed condition
   openedAt acknowledgedAt resolvedAt ackDueAt resolveDueAt slaBreached careArea flapping escalationLevel
   suppressedCount worstImpact suppressedBy { id number title }
+  knowledge { title url text match }
+  problems { id number title state }
   asset { id name class status location { building floor unit careArea room bed } }
   timeline { at kind actor note }`;
 
@@ -280,11 +283,33 @@ async function viewIncident(view, id) {
           i.suppressedCount ? kv('Root cause of', `${i.suppressedCount} suppressed incident(s); worst ${i.worstImpact || '—'}`) : null,
           kv('Device', i.asset ? el('a', { href: '#/asset/' + i.asset.id }, i.asset.name || i.asset.id) : '—'),
           kv('Location', i.asset ? locText(i.asset.location) : '—'))),
-        el('section', {}, el('h2', {}, 'Timeline'), el('ul', { class: 'timeline' },
+        el('section', {},
+          i.knowledge.length ? [el('h2', {}, 'Runbooks'), el('ul', { 'data-testid': 'knowledge' }, i.knowledge.map((k) => el('li', {},
+            k.url && /^https?:\/\//.test(k.url) ? el('a', { href: k.url, target: '_blank', rel: 'noopener noreferrer' }, k.title) : el('b', {}, k.title),
+            k.text ? el('div', {}, k.text) : null, el('div', { class: 'muted' }, k.match))))] : null,
+          i.problems.length ? [el('h2', {}, 'Problems'), el('ul', {}, i.problems.map((p) => el('li', {},
+            el('a', { href: '#/problems' }, p.number + ' · ' + p.title), ' ', badge(p.state))))] : null,
+          el('h2', {}, 'Timeline'), el('ul', { class: 'timeline' },
           i.timeline.map((e) => el('li', {}, el('div', {}, el('b', {}, e.kind), ' · ', e.actor, ' · ', el('span', { class: 'muted' }, fmtTime(e.at))),
             e.note ? el('div', {}, e.note) : null))))));
   };
   await load();
+}
+
+// ---- problems -------------------------------------------------------------------
+
+async function viewProblems(view) {
+  const list = el('div');
+  view.replaceChildren(el('h1', {}, 'Problems'), el('p', { class: 'muted' },
+    'Recurring failures of one device, or of one make and model across devices, grouped by the policy.'), list);
+  const d = await gql(`{ problems(first: 200) { totalCount nodes { id number title scope state manufacturer model incidentCount assetCount conditions { condition count } firstSeenAt lastSeenAt rootCause } } }`);
+  if (!d.problems.nodes.length) { list.replaceChildren(el('p', { class: 'muted' }, 'No problems.')); return; }
+  list.replaceChildren(el('table', { 'data-testid': 'problems' },
+    el('thead', {}, el('tr', {}, ['Problem', 'Scope', 'State', 'Incidents', 'Devices', 'Conditions', 'First seen', 'Last seen', 'Root cause'].map((h) => el('th', {}, h)))),
+    el('tbody', {}, d.problems.nodes.map((p) => el('tr', {},
+      el('td', {}, p.number + ' · ' + p.title), el('td', {}, p.scope), el('td', {}, badge(p.state)),
+      el('td', {}, p.incidentCount), el('td', {}, p.assetCount), el('td', {}, p.conditions.map((c) => `${c.condition} ×${c.count}`).join(', ')),
+      el('td', {}, fmtTime(p.firstSeenAt)), el('td', {}, fmtTime(p.lastSeenAt)), el('td', {}, p.rootCause || '—'))))));
 }
 
 const kv = (k, v) => [el('dt', {}, k), el('dd', {}, v === '' || v === null || v === undefined ? '—' : v)];
@@ -351,6 +376,7 @@ async function viewAsset(view, id) {
     upstream { kind port source asset { id name class status } }
     dependents { kind port source asset { id name class status } }
     recalls { reference title }
+    advisories { reference title severity }
     history(first: 100) { at source actor field before after }
     incidents { id number title priority state openedAt }
   } }`, { id });
@@ -375,7 +401,9 @@ async function viewAsset(view, id) {
           kv('Asset tag', a.assetTag), kv('Owner', a.owner), kv('Support group', a.supportGroup),
           kv('Installed', a.installDate), kv('Warranty end', a.warrantyEnd),
           kv('Next PM due', a.nextPMDue ? el('span', { class: a.pmOverdue ? 'overdue' : '' }, a.nextPMDue + (a.pmOverdue ? ' (overdue)' : '')) : ''),
-          kv('Recalls', a.recalls.map((r) => r.reference + (r.title ? ' ' + r.title : '')).join('; ')), kv('Notes', a.notes)),
+          kv('Recalls', a.recalls.map((r) => r.reference + (r.title ? ' ' + r.title : '')).join('; ')),
+          kv('Advisories', a.advisories.map((x) => `${x.reference} (${x.severity})` + (x.title ? ' ' + x.title : '')).join('; ')),
+          kv('Notes', a.notes)),
         el('h2', {}, 'Relationships'), relTable('Depends on', a.upstream), relTable('Depended on by', a.dependents),
         el('h2', {}, 'Incidents'),
         a.incidents.length ? el('table', {}, el('tbody', {}, a.incidents.map((i) =>

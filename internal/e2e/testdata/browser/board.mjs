@@ -50,6 +50,12 @@ try {
   out.assetTitle = (await page.textContent('h1')).trim();
   await page.screenshot({ path: `${shots}/asset.png`, fullPage: true });
 
+  // The problems page loads (the demo's recurring failures may or may not have made one yet).
+  await page.goto(base + '/#/problems');
+  // Locators, not waitForFunction: the board's CSP forbids eval, as it should.
+  await page.locator('[data-testid=problems], main p:text-is("No problems.")').first().waitFor();
+  out.problemsPage = (await page.textContent('h1')) === 'Problems';
+
   // The GraphQL explorer works in the browser.
   await page.goto(base + '/graphql');
   await page.fill('#token', token);
