@@ -57,8 +57,11 @@ func (e *Engine) downParent(id string) (down bool, inc *Incident) {
 // incident being judged, so a cycle in the relations never makes an incident its own
 // root.
 func (e *Engine) suppressor(a *assets.Asset, condition, self string) (string, string) {
-	if e.policy.Severity(condition) != SeverityDown || len(a.Upstream) == 0 {
+	if e.policy.Severity(condition) != SeverityDown {
 		return "", ""
+	}
+	if len(a.Upstream) == 0 {
+		return e.sameDevice(a, condition, self)
 	}
 	var kinds []assets.RelationKind
 	parents := map[assets.RelationKind][]string{}
@@ -83,6 +86,25 @@ func (e *Engine) suppressor(a *assets.Asset, condition, self string) (string, st
 			}
 			return root, fmt.Sprintf("%s: suppressed by %s", what, number)
 		}
+	}
+	return e.sameDevice(a, condition, self)
+}
+
+// sameDevice links a second "down" condition of one device (HL7 heartbeat lost while
+// SNMP is unreachable) to the device's own notified incident for the first: one
+// failure, one notification. The later condition is recorded, suppressed, never
+// silent. An incident that is itself suppressed by an upstream is not a root for the
+// device's other conditions: what explains one path (a dead HL7 gateway) need not
+// explain the other (SNMP).
+func (e *Engine) sameDevice(a *assets.Asset, condition, self string) (string, string) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, iid := range e.byAsset[a.ID] {
+		i := e.all[iid]
+		if iid == self || i.Condition == condition || !i.Open() || i.Suppressed || e.policy.Severity(i.Condition) != SeverityDown {
+			continue
+		}
+		return i.ID, fmt.Sprintf("the same device is already down (%s): suppressed by %s", describeCondition(i.Condition), i.Number)
 	}
 	return "", ""
 }
@@ -137,11 +159,12 @@ func (e *Engine) dependents(id string) []string {
 	return out
 }
 
-// recorrelate re-judges the suppression of every open incident depending on asset id,
+// recorrelate re-judges the suppression of every open incident of asset id (its other
+// conditions may hang on the one that changed) and of every asset depending on it,
 // after the incidents of id changed (e.wmu held).
 func (e *Engine) recorrelate(ctx context.Context, id string, now time.Time) error {
 	var errs []error
-	for _, d := range e.dependents(id) {
+	for _, d := range append([]string{id}, e.dependents(id)...) {
 		a, ok := e.assets.Get(d)
 		if !ok {
 			continue

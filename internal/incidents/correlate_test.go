@@ -262,3 +262,40 @@ func TestRootRecoveryNotifiesOnlyDevicesStillDown(t *testing.T) {
 		}
 	}
 }
+
+// One device down over two paths (SNMP unreachable, then its HL7 heartbeat lost) is one
+// failure: the second condition is recorded but suppressed under the first and not
+// notified; if the first clears while the second stays, the second becomes news.
+func TestSecondDownConditionOfOneDeviceIsSuppressedUnderTheFirst(t *testing.T) {
+	r := newRig(t, "")
+	vent := func(conds ...string) *assets.Asset { return asset("vent", assets.ClassVentilator, "ICU", conds...) }
+	r.set(vent("snmp.unreachable"))
+	r.set(vent("hl7.heartbeat_lost", "snmp.unreachable"))
+	open := true
+	list, _ := r.e.List(incidents.Filter{AssetID: "vent", Open: &open}, 0, 10)
+	if len(list) != 2 {
+		t.Fatalf("%d open incidents, want 2 (one per condition)", len(list))
+	}
+	byCond := map[string]*incidents.Incident{}
+	for _, i := range list {
+		byCond[i.Condition] = i
+	}
+	snmp, hl7 := byCond["snmp.unreachable"], byCond["hl7.heartbeat_lost"]
+	if snmp.Suppressed || !hl7.Suppressed || hl7.SuppressedBy != snmp.ID {
+		t.Fatalf("snmp suppressed=%v, hl7 suppressed=%v by %q: want hl7 under snmp", snmp.Suppressed, hl7.Suppressed, hl7.SuppressedBy)
+	}
+	r.advance(2 * p5s)
+	if ev := r.sink.events(hl7.ID); len(ev) != 0 {
+		t.Fatalf("the suppressed condition was notified: %v", ev)
+	}
+	if ev := r.sink.events(snmp.ID); len(ev) != 1 || ev[0] != "opened" {
+		t.Fatalf("the device's incident was not notified once: %v", ev)
+	}
+	// SNMP comes back, HL7 stays silent: the HL7 incident stands on its own now.
+	r.set(vent("hl7.heartbeat_lost"))
+	r.advance(2 * p5s)
+	h, _ := r.e.Get(hl7.ID)
+	if h.Suppressed || len(r.sink.events(hl7.ID)) == 0 {
+		t.Fatalf("after the first condition cleared: hl7 suppressed=%v, notifications %v", h.Suppressed, r.sink.events(hl7.ID))
+	}
+}

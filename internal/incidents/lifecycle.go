@@ -127,10 +127,8 @@ func (e *Engine) openIncident(ctx context.Context, a *assets.Asset, condition st
 	e.publish(inc)
 	e.log.Info("incident opened", "incident", inc.Number, "asset", a.ID, "name", a.Name, "condition", condition,
 		"priority", inc.Priority, "suppressed", inc.Suppressed)
-	if inc.Dependents > 0 {
-		return e.recorrelate(ctx, a.ID, now)
-	}
-	return nil
+	// Its dependents, and the device's own other conditions, may hang on it.
+	return e.recorrelate(ctx, a.ID, now)
 }
 
 // reopen brings a settling incident back: the condition returned within the reopen
@@ -154,10 +152,7 @@ func (e *Engine) reopen(ctx context.Context, cur *Incident, now time.Time) (*Inc
 	if err != nil {
 		return nil, err
 	}
-	if out.Dependents > 0 {
-		return out, e.recorrelate(ctx, out.AssetID, now)
-	}
-	return out, nil
+	return out, e.recorrelate(ctx, out.AssetID, now)
 }
 
 func flapNote(edges int, window time.Duration) string {
@@ -190,10 +185,7 @@ func (e *Engine) autoResolve(ctx context.Context, cur *Incident, now time.Time) 
 		return err
 	}
 	e.log.Info("incident auto-resolved", "incident", inc.Number)
-	if inc.Dependents > 0 {
-		return e.recorrelate(ctx, inc.AssetID, now)
-	}
-	return nil
+	return e.recorrelate(ctx, inc.AssetID, now)
 }
 
 // finalize ends the settling of an auto-resolved incident (e.wmu held).
@@ -304,10 +296,7 @@ func (e *Engine) Resolve(ctx context.Context, id, actor, note string) (*Incident
 	}
 	e.log.Info("incident resolved", "incident", inc.Number, "by", actor)
 	out, _ := e.Get(inc.ID)
-	if inc.Dependents > 0 {
-		return out, e.recorrelate(ctx, inc.AssetID, now)
-	}
-	return out, nil
+	return out, e.recorrelate(ctx, inc.AssetID, now)
 }
 
 // title names the failure for a person scanning a queue.

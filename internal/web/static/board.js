@@ -192,7 +192,7 @@ function incidentTable(list, compact) {
     el('tbody', {}, list.map((i) => el('tr', { class: 'row-link', 'data-incident': i.number, onclick: () => { location.hash = '#/incident/' + i.id; } },
       el('td', {}, badge(i.priority)),
       el('td', {}, el('div', {}, i.number + ' · ' + i.title),
-        i.suppressedCount ? el('div', { class: 'root' }, `root cause: ${i.suppressedCount} device(s) down behind it` + (i.worstImpact ? ` · worst ${i.worstImpact}` : '')) : null,
+        i.suppressedCount ? el('div', { class: 'root' }, `root cause of ${i.suppressedCount} suppressed incident(s)` + (i.worstImpact ? ` · worst ${i.worstImpact}` : '')) : null,
         i.flapping ? el('div', { class: 'muted' }, 'flapping') : null,
         i.suppressed ? el('div', { class: 'muted' }, 'suppressed (upstream down)') : null),
       el('td', {}, badge(i.state)),
