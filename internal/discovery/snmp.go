@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -151,9 +150,6 @@ func newSession(ctx context.Context, t Target, cr *Credential, p SessionParams) 
 	return g, nil
 }
 
-// errNoSuchObject marks a varbind an agent does not implement.
-var errNoSuchObject = errors.New("no such object")
-
 // getSystem reads the system group. An agent that answers anything at all is alive,
 // so a reply with missing objects is still a success.
 func getSystem(g *gosnmp.GoSNMP) (SystemInfo, error) {
@@ -182,24 +178,6 @@ func getSystem(g *gosnmp.GoSNMP) (SystemInfo, error) {
 		}
 	}
 	return si, nil
-}
-
-// getUpTime is the cheap liveness poll: one varbind.
-func getUpTime(g *gosnmp.GoSNMP) (time.Duration, error) {
-	pkt, err := g.Get([]string{oidSysUpTime})
-	if err != nil {
-		return 0, err
-	}
-	if pkt.Error != gosnmp.NoError {
-		return 0, fmt.Errorf("agent error %s", pkt.Error)
-	}
-	if len(pkt.Variables) == 1 {
-		if ticks, ok := pduUint(pkt.Variables[0]); ok {
-			return time.Duration(ticks) * 10 * time.Millisecond, nil
-		}
-		return 0, errNoSuchObject
-	}
-	return 0, errors.New("empty response")
 }
 
 func pduString(v gosnmp.SnmpPDU) string {

@@ -46,7 +46,6 @@ type Scheduler struct {
 	ctxMu   sync.Mutex
 	lastOK  *prometheus.GaugeVec
 	runs    *prometheus.CounterVec
-	pending []Job
 }
 
 // New returns a scheduler; holder names this replica in the run records.
