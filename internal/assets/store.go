@@ -41,7 +41,7 @@ type Store struct {
 	// singleWriter: the store runs in this process, so no other replica writes.
 	singleWriter bool
 	versions     *store.Partitioned
-	gc         versionGC
+	gc           versionGC
 }
 
 // Asset layouts, recorded in the store's meta collection on first use.

@@ -35,17 +35,17 @@ type Job struct {
 
 // Scheduler runs jobs.
 type Scheduler struct {
-	db      *mongo.Database
-	leader  Leader
-	holder  string
-	log     *slog.Logger
-	cron    *cron.Cron
-	parser  cron.Parser
-	now     func() time.Time
-	ctx     context.Context
-	ctxMu   sync.Mutex
-	lastOK  *prometheus.GaugeVec
-	runs    *prometheus.CounterVec
+	db     *mongo.Database
+	leader Leader
+	holder string
+	log    *slog.Logger
+	cron   *cron.Cron
+	parser cron.Parser
+	now    func() time.Time
+	ctx    context.Context
+	ctxMu  sync.Mutex
+	lastOK *prometheus.GaugeVec
+	runs   *prometheus.CounterVec
 }
 
 // New returns a scheduler; holder names this replica in the run records.

@@ -34,8 +34,8 @@ type Options struct {
 
 // Store is an open database.
 type Store struct {
-	Client   *mongo.Client
-	DB       *mongo.Database
+	Client *mongo.Client
+	DB     *mongo.Database
 	// Embedded: this process runs the store (FerretDB in-process), so it is the only
 	// writer: no other replica can race it.
 	Embedded bool
