@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // Encoded OIDs of the hot poll: the system group, and UPS-MIB status for UPSs.
@@ -62,14 +64,14 @@ func newCredWire(cr *Credential) *credWire {
 	if cr.Version != "1" && cr.Version != "2c" {
 		return nil
 	}
-	v := snmpVersion2c
+	v := snmpber.Version2c
 	if cr.Version == "1" {
-		v = snmpVersion1
+		v = snmpber.Version1
 	}
 	c := cr.Community.Reveal()
 	return &credWire{
-		sys:    newGetTemplate(v, c, pduGetRequest, systemOIDsB),
-		sysUPS: newGetTemplate(v, c, pduGetRequest, append(append([][]byte{}, systemOIDsB...), upsOIDsB...)),
+		sys:    newGetTemplate(v, c, snmpber.GetRequest, systemOIDsB),
+		sysUPS: newGetTemplate(v, c, snmpber.GetRequest, append(append([][]byte{}, systemOIDsB...), upsOIDsB...)),
 	}
 }
 
@@ -148,7 +150,7 @@ func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getT
 			if from.Addr().Unmap() != to.Addr() || from.Port() != to.Port() {
 				continue
 			}
-			if parseMessage(c.rbuf[:n], &c.resp) != nil || c.resp.pduType != pduResponse || c.resp.reqID != int64(id) {
+			if parseMessage(c.rbuf[:n], &c.resp) != nil || c.resp.pduType != snmpber.GetResponse || c.resp.reqID != int64(id) {
 				continue // stale answer to an earlier request, or garbage
 			}
 			return &c.resp, nil
