@@ -84,6 +84,7 @@ var errTimeout = errors.New("no response (timeout)")
 // socket per poll, as a gosnmp session does, costs three system calls and a 64 KiB
 // buffer each time; this costs one send and one receive.
 type agentClient struct {
+	mux     *udpMux // when set, v1/v2c exchanges share the mux's socket (failing lanes)
 	conn    *net.UDPConn
 	rbuf    []byte
 	wbuf    []byte
@@ -108,7 +109,18 @@ func newAgentClient(p SessionParams) (*agentClient, error) {
 	}, nil
 }
 
-func (c *agentClient) Close() error { return c.conn.Close() }
+// newMuxClient is the client of one poll in a failing lane: its exchanges go through
+// the lane's shared socket.
+func newMuxClient(m *udpMux, p SessionParams) *agentClient {
+	return &agentClient{mux: m, params: p, resp: wireResponse{vars: make([]wireVar, 0, 8)}}
+}
+
+func (c *agentClient) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
 
 func (c *agentClient) nextID() uint32 {
 	c.reqID++
@@ -120,6 +132,16 @@ func (c *agentClient) nextID() uint32 {
 
 // exchange sends a v1/v2c request and waits for the matching response, retrying.
 func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getTemplate, timeout time.Duration, retries int) (*wireResponse, error) {
+	if c.mux != nil {
+		pkt, err := c.mux.exchange(ctx, to, tpl, timeout, retries, c.params)
+		if err != nil {
+			return nil, err
+		}
+		if err := parseMessage(pkt, &c.resp); err != nil {
+			return nil, fmt.Errorf("answer from %s: %w", to, err)
+		}
+		return &c.resp, nil
+	}
 	id := c.nextID()
 	c.wbuf = tpl.encode(c.wbuf, id)
 	ua := net.UDPAddrFromAddrPort(to)
