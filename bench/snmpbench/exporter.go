@@ -26,7 +26,7 @@ import (
 // their ratio.
 func exporter(args []string) error {
 	fs := newFlagSet("exporter")
-	n := fs.Int("devices", 10000, "devices to spread polls over")
+	n := fs.Int("devices", 30000, "devices to spread polls over")
 	conc := fs.Int("concurrency", 64, "concurrent snmp_exporter scrapes")
 	workers := fs.Int("workers", 64, "collector poll_workers")
 	interval := fs.Duration("interval", 100*time.Millisecond, "collector poll_interval: short enough to saturate it")
@@ -121,14 +121,14 @@ func runCollectorSaturated(sim *simProcess, port, workers int, interval, dur tim
 	}
 	time.Sleep(3 * time.Second) // warm-up: first polls, identity changes reported
 	ok0 := metric(reg, "medcmdb_snmp_polls_total", "result=success")
-	all0 := metric(reg, "medcmdb_snmp_polls_total", "")
+	bad0 := metric(reg, "medcmdb_snmp_polls_total", "result=failure")
 	cpu0, scpu0 := selfCPU(), cpuOf(sim.pid())
 	start := time.Now()
 	time.Sleep(dur)
 	el := time.Since(start).Seconds()
 	ok := metric(reg, "medcmdb_snmp_polls_total", "result=success") - ok0
-	all := metric(reg, "medcmdb_snmp_polls_total", "") - all0
-	p := measured("collector", ok, all-ok, selfCPU()-cpu0, cpuOf(sim.pid())-scpu0, el)
+	bad := metric(reg, "medcmdb_snmp_polls_total", "result=failure") - bad0
+	p := measured("collector", ok, bad, selfCPU()-cpu0, cpuOf(sim.pid())-scpu0, el)
 	cancel()
 	return p, <-done
 }
