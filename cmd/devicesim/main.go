@@ -26,6 +26,7 @@ type flags struct {
 	seed           uint64
 	listen         string
 	base           string
+	spacing        int
 	anyInterface   bool
 	communities    string
 	control        string
@@ -62,6 +63,7 @@ func run(args []string) error {
 	fs.Uint64Var(&f.seed, "seed", 1, "layout seed: same seed and size, same hospital")
 	fs.StringVar(&f.listen, "listen", "0.0.0.0:1161", "UDP address every agent answers on (port 0: any free port)")
 	fs.StringVar(&f.base, "base", "127.10.0.0", "first address of the simulated devices (in 127.0.0.0/8)")
+	fs.IntVar(&f.spacing, "spacing", 1, "addresses between two devices of a unit (16: one agent in 16 addresses, for sweeps)")
 	fs.BoolVar(&f.anyInterface, "any-interface", false, "answer on every interface, not only loopback")
 	fs.StringVar(&f.communities, "communities", "public", "accepted v1/v2c communities, comma-separated")
 	fs.StringVar(&f.control, "control-listen", "127.0.0.1:8161", "HTTP control endpoint (loopback only; empty: none)")
@@ -89,7 +91,7 @@ func run(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--base %q: %w", f.base, err)
 	}
-	h, err := devicesim.Generate(devicesim.LayoutOptions{Seed: f.seed, Devices: f.devices, Base: base})
+	h, err := devicesim.Generate(devicesim.LayoutOptions{Seed: f.seed, Devices: f.devices, Base: base, Spacing: f.spacing})
 	if err != nil {
 		return err
 	}

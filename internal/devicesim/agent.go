@@ -3,6 +3,8 @@ package devicesim
 import (
 	"bytes"
 	"errors"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // usmStats counters (SNMP-USER-BASED-SM-MIB usmStats, 1.3.6.1.6.3.15.1.1.x.0).
@@ -33,7 +35,7 @@ func (w *worker) handle(d *Device, raw []byte) []byte {
 	w.mc.d = d
 	w.mc.now = s.now().UnixNano()
 	switch m.version {
-	case wireV1, wireV2c:
+	case snmpber.Version1, snmpber.Version2c:
 		if !s.comms[string(m.community)] {
 			s.stats.BadCommunity.Add(1)
 			return nil
@@ -41,13 +43,13 @@ func (w *worker) handle(d *Device, raw []byte) []byte {
 		if !w.process(d, m.version, &m.pdu, s.cfg.MaxMessageSize-len(m.community)-64) {
 			return nil
 		}
-		w.out.reset()
-		seq := w.out.begin(tagSequence)
-		w.out.int(tagInteger, int64(m.version))
-		w.out.bytes(tagOctetString, m.community)
-		w.encodePDU(&w.out, pduResponse, m.pdu.reqID)
-		w.out.end(seq)
-		return w.out.b
+		w.out.Reset()
+		seq := w.out.Begin(snmpber.Sequence)
+		w.out.Int(snmpber.Integer, int64(m.version))
+		w.out.Bytes(snmpber.OctetString, m.community)
+		w.encodePDU(&w.out, snmpber.GetResponse, m.pdu.reqID)
+		w.out.End(seq)
+		return w.out.B
 	}
 	return w.handleV3(d, raw, m)
 }
@@ -62,60 +64,60 @@ type status struct {
 // w.vbs and the status in w.st. It reports false for PDUs that get no answer.
 func (w *worker) process(d *Device, version int32, p *pdu, budget int) bool {
 	v := w.s.views.of(d)
-	w.vbs.reset()
+	w.vbs.Reset()
 	w.st = status{}
 	switch p.typ {
-	case pduGet:
+	case snmpber.GetRequest:
 		for i, o := range p.oids {
 			val := v.get(&w.mc, o)
-			if version == wireV1 && (val.Type == tagNoSuchObj || val.Type == tagNoSuchInst) {
-				w.v1Error(p, errNoSuchName, i)
+			if version == snmpber.Version1 && (val.Type == snmpber.NoSuchObject || val.Type == snmpber.NoSuchInstance) {
+				w.v1Error(p, snmpber.NoSuchName, i)
 				return true
 			}
 			w.varbind(o, &val)
 		}
-	case pduGetNext:
+	case snmpber.GetNextRequest:
 		for i, o := range p.oids {
 			var val Value
 			var ok bool
 			w.next, val, ok = v.next(&w.mc, o, w.next)
 			if !ok {
-				if version == wireV1 {
-					w.v1Error(p, errNoSuchName, i)
+				if version == snmpber.Version1 {
+					w.v1Error(p, snmpber.NoSuchName, i)
 					return true
 				}
-				val = Value{Type: tagEndOfView}
+				val = Value{Type: snmpber.EndOfMibView}
 				w.varbind(o, &val)
 				continue
 			}
 			w.varbind(w.next, &val)
 		}
-	case pduGetBulk:
-		if version == wireV1 {
+	case snmpber.GetBulkRequest:
+		if version == snmpber.Version1 {
 			return false
 		}
 		w.bulk(v, p, budget)
-	case pduSet:
+	case snmpber.SetRequest:
 		// Read-only agents: v1 says noSuchName, v2c notWritable (RFC 3584 4.4).
-		code := int32(errNotWritable)
-		if version == wireV1 {
-			code = errNoSuchName
+		code := int32(snmpber.NotWritable)
+		if version == snmpber.Version1 {
+			code = snmpber.NoSuchName
 		}
-		w.vbs.reset()
+		w.vbs.Reset()
 		for _, o := range p.oids {
-			w.varbind(o, &Value{Type: tagNull})
+			w.varbind(o, &Value{Type: snmpber.Null})
 		}
 		w.st = status{err: code, index: 1}
 		return true
 	default:
 		return false
 	}
-	if len(w.vbs.b) > budget {
-		w.vbs.reset()
-		w.st = status{err: errTooBig}
-		if version == wireV1 {
+	if len(w.vbs.B) > budget {
+		w.vbs.Reset()
+		w.st = status{err: snmpber.TooBig}
+		if version == snmpber.Version1 {
 			for _, o := range p.oids {
-				w.varbind(o, &Value{Type: tagNull})
+				w.varbind(o, &Value{Type: snmpber.Null})
 			}
 		}
 	}
@@ -124,9 +126,9 @@ func (w *worker) process(d *Device, version int32, p *pdu, budget int) bool {
 
 // v1Error answers a v1 request with an error, echoing its varbinds.
 func (w *worker) v1Error(p *pdu, code, i int) {
-	w.vbs.reset()
+	w.vbs.Reset()
 	for _, o := range p.oids {
-		w.varbind(o, &Value{Type: tagNull})
+		w.varbind(o, &Value{Type: snmpber.Null})
 	}
 	w.st = status{err: int32(code), index: int32(i + 1)}
 }
@@ -141,7 +143,7 @@ func (w *worker) bulk(v view, p *pdu, budget int) {
 		var ok bool
 		w.next, val, ok = v.next(&w.mc, o, w.next)
 		if !ok {
-			val = Value{Type: tagEndOfView}
+			val = Value{Type: snmpber.EndOfMibView}
 			w.varbind(o, &val)
 			continue
 		}
@@ -161,7 +163,7 @@ func (w *worker) bulk(v view, p *pdu, budget int) {
 	for range reps {
 		allEnd := true
 		for i := range rep {
-			mark := len(w.vbs.b)
+			mark := len(w.vbs.B)
 			var val Value
 			var ok bool
 			w.next, val, ok = v.next(&w.mc, w.cur[i], w.next)
@@ -170,13 +172,13 @@ func (w *worker) bulk(v view, p *pdu, budget int) {
 				w.cur[i] = append(w.cur[i][:0], w.next...)
 				w.varbind(w.cur[i], &val)
 			} else {
-				val = Value{Type: tagEndOfView}
+				val = Value{Type: snmpber.EndOfMibView}
 				w.varbind(w.cur[i], &val)
 			}
 			count++
-			if len(w.vbs.b) > budget || count > maxBulkVarbinds {
+			if len(w.vbs.B) > budget || count > maxBulkVarbinds {
 				// Keep what fits: an answer cut at a varbind boundary is valid.
-				w.vbs.b = w.vbs.b[:mark]
+				w.vbs.B = w.vbs.B[:mark]
 				return
 			}
 		}
@@ -187,22 +189,22 @@ func (w *worker) bulk(v view, p *pdu, budget int) {
 }
 
 func (w *worker) varbind(o []uint32, v *Value) {
-	seq := w.vbs.begin(tagSequence)
-	w.vbs.oid(o)
-	w.vbs.value(v)
-	w.vbs.end(seq)
+	seq := w.vbs.Begin(snmpber.Sequence)
+	w.vbs.OID(o)
+	appendValue(&w.vbs, v)
+	w.vbs.End(seq)
 }
 
 // encodePDU appends a Response (or Report) PDU with w.st and w.vbs.
-func (w *worker) encodePDU(e *encoder, typ byte, reqID int32) {
-	p := e.begin(typ)
-	e.int(tagInteger, int64(reqID))
-	e.int(tagInteger, int64(w.st.err))
-	e.int(tagInteger, int64(w.st.index))
-	vl := e.begin(tagSequence)
-	e.b = append(e.b, w.vbs.b...)
-	e.end(vl)
-	e.end(p)
+func (w *worker) encodePDU(e *snmpber.Encoder, typ byte, reqID int32) {
+	p := e.Begin(typ)
+	e.Int(snmpber.Integer, int64(reqID))
+	e.Int(snmpber.Integer, int64(w.st.err))
+	e.Int(snmpber.Integer, int64(w.st.index))
+	vl := e.Begin(snmpber.Sequence)
+	e.B = append(e.B, w.vbs.B...)
+	e.End(vl)
+	e.End(p)
 }
 
 // handleV3 runs the USM checks of RFC 3414 3.2, then the request.
@@ -256,16 +258,16 @@ func (w *worker) handleV3(d *Device, raw []byte, m *message) []byte {
 	if maxSize < 484 {
 		return nil
 	}
-	if !w.process(d, wireV3, &m.pdu, maxSize-len(m.ctxName)-180) {
+	if !w.process(d, snmpber.Version3, &m.pdu, maxSize-len(m.ctxName)-180) {
 		return nil
 	}
-	w.scoped.reset()
-	sc := w.scoped.begin(tagSequence)
-	w.scoped.bytes(tagOctetString, engineID)
-	w.scoped.bytes(tagOctetString, m.ctxName)
-	w.encodePDU(&w.scoped, pduResponse, m.pdu.reqID)
-	w.scoped.end(sc)
-	out, err := w.v3Message(d, engineID, m.msgID, level, u, boots, etime, w.scoped.b)
+	w.scoped.Reset()
+	sc := w.scoped.Begin(snmpber.Sequence)
+	w.scoped.Bytes(snmpber.OctetString, engineID)
+	w.scoped.Bytes(snmpber.OctetString, m.ctxName)
+	w.encodePDU(&w.scoped, snmpber.GetResponse, m.pdu.reqID)
+	w.scoped.End(sc)
+	out, err := w.v3Message(d, engineID, m.msgID, level, u, boots, etime, w.scoped.B)
 	if err != nil {
 		s.log.Debug("encoding v3 response", "device", d.Name, "err", err)
 		return nil
@@ -284,20 +286,20 @@ func (w *worker) report(d *Device, m *message, reportable bool, stat int, reqID 
 	s.stats.Reports.Add(1)
 	var eid [16]byte
 	engineID := d.engineID(eid[:0])
-	w.vbs.reset()
+	w.vbs.Reset()
 	w.st = status{}
-	w.varbind([]uint32{1, 3, 6, 1, 6, 3, 15, 1, 1, uint32(stat), 0}, &Value{Type: tagCounter32, Int: int64(n)})
-	w.scoped.reset()
-	sc := w.scoped.begin(tagSequence)
-	w.scoped.bytes(tagOctetString, engineID)
-	w.scoped.bytes(tagOctetString, m.ctxName)
-	w.encodePDU(&w.scoped, pduReport, reqID)
-	w.scoped.end(sc)
+	w.varbind([]uint32{1, 3, 6, 1, 6, 3, 15, 1, 1, uint32(stat), 0}, &Value{Type: snmpber.Counter32, Int: int64(n)})
+	w.scoped.Reset()
+	sc := w.scoped.Begin(snmpber.Sequence)
+	w.scoped.Bytes(snmpber.OctetString, engineID)
+	w.scoped.Bytes(snmpber.OctetString, m.ctxName)
+	w.encodePDU(&w.scoped, snmpber.Report, reqID)
+	w.scoped.End(sc)
 	level := byte(0)
 	if u != nil {
 		level = flagAuth
 	}
-	out, err := w.v3Message(d, engineID, m.msgID, level, u, d.Boots(), d.engineTime(w.mc.now), w.scoped.b)
+	out, err := w.v3Message(d, engineID, m.msgID, level, u, d.Boots(), d.engineTime(w.mc.now), w.scoped.B)
 	if err != nil {
 		return nil
 	}
@@ -311,7 +313,7 @@ func (w *worker) v3Message(d *Device, engineID []byte, msgID int32, level byte, 
 }
 
 // buildV3 encodes a v3 message into e (shared by responses and traps).
-func buildV3(e *encoder, engineID []byte, msgID, maxSize int32, level byte, u *usmUser, boots, etime int32, scoped []byte, salt uint64) ([]byte, error) {
+func buildV3(e *snmpber.Encoder, engineID []byte, msgID, maxSize int32, level byte, u *usmUser, boots, etime int32, scoped []byte, salt uint64) ([]byte, error) {
 	var privParams []byte
 	data := scoped
 	if level&flagPriv != 0 {
@@ -321,63 +323,63 @@ func buildV3(e *encoder, engineID []byte, msgID, maxSize int32, level byte, u *u
 		}
 		data, privParams = enc, sp
 	}
-	e.reset()
-	seq := e.begin(tagSequence)
-	e.int(tagInteger, wireV3)
-	hdr := e.begin(tagSequence)
-	e.int(tagInteger, int64(msgID))
-	e.int(tagInteger, int64(maxSize))
-	e.bytes(tagOctetString, []byte{level})
-	e.int(tagInteger, 3)
-	e.end(hdr)
-	sp := e.begin(tagOctetString)
-	usm := e.begin(tagSequence)
-	e.bytes(tagOctetString, engineID)
-	e.int(tagInteger, int64(boots))
-	e.int(tagInteger, int64(etime))
+	e.Reset()
+	seq := e.Begin(snmpber.Sequence)
+	e.Int(snmpber.Integer, snmpber.Version3)
+	hdr := e.Begin(snmpber.Sequence)
+	e.Int(snmpber.Integer, int64(msgID))
+	e.Int(snmpber.Integer, int64(maxSize))
+	e.Bytes(snmpber.OctetString, []byte{level})
+	e.Int(snmpber.Integer, 3)
+	e.End(hdr)
+	sp := e.Begin(snmpber.OctetString)
+	usm := e.Begin(snmpber.Sequence)
+	e.Bytes(snmpber.OctetString, engineID)
+	e.Int(snmpber.Integer, int64(boots))
+	e.Int(snmpber.Integer, int64(etime))
 	userName := ""
 	if u != nil {
 		userName = u.name
 	}
-	e.string(tagOctetString, userName)
+	e.String(snmpber.OctetString, userName)
 	macLen := 0
 	if level&flagAuth != 0 {
 		macLen = u.auth.macLen
 	}
-	e.b = append(e.b, tagOctetString, byte(macLen))
-	e.b = append(e.b, make([]byte, macLen)...)
-	e.bytes(tagOctetString, privParams)
-	e.end(usm)
-	e.end(sp)
+	e.B = append(e.B, snmpber.OctetString, byte(macLen))
+	e.B = append(e.B, make([]byte, macLen)...)
+	e.Bytes(snmpber.OctetString, privParams)
+	e.End(usm)
+	e.End(sp)
 	if level&flagPriv != 0 {
-		e.bytes(tagOctetString, data)
+		e.Bytes(snmpber.OctetString, data)
 	} else {
-		e.b = append(e.b, data...)
+		e.B = append(e.B, data...)
 	}
-	e.end(seq)
+	e.End(seq)
 	if level&flagAuth != 0 {
 		var m message
-		if err := decodeUSMOf(e.b, &m); err != nil {
+		if err := decodeUSMOf(e.B, &m); err != nil {
 			return nil, err
 		}
-		copy(e.b[m.usm.authOff:], u.mac(u.authKey(engineID), e.b))
+		copy(e.B[m.usm.authOff:], u.mac(u.authKey(engineID), e.B))
 	}
-	return e.b, nil
+	return e.B, nil
 }
 
 // decodeUSMOf finds the USM parameters of an encoded v3 message (to place the digest).
 func decodeUSMOf(raw []byte, m *message) error {
-	body, _, err := expect(raw, tagSequence)
+	body, _, err := snmpber.Expect(raw, snmpber.Sequence)
 	if err != nil {
 		return err
 	}
-	if _, body, err = readInt(body); err != nil {
+	if _, body, err = snmpber.ReadInt32(body); err != nil {
 		return err
 	}
-	if _, body, err = expect(body, tagSequence); err != nil {
+	if _, body, err = snmpber.Expect(body, snmpber.Sequence); err != nil {
 		return err
 	}
-	sp, _, err := expect(body, tagOctetString)
+	sp, _, err := snmpber.Expect(body, snmpber.OctetString)
 	if err != nil {
 		return err
 	}

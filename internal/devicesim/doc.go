@@ -12,7 +12,8 @@
 // address order. The same seed and size always give the same hospital: names, serial
 // numbers, MACs, EUI-64s and engine IDs are stable. Every device gets one address in
 // 127.0.0.0/8 (from 127.10.0.0 by default), which Linux answers on loopback without
-// configuration. Each device sits on a port of its unit's access switch, and each
+// configuration (LayoutOptions.Spacing spreads them out, e.g. one in 16 addresses for
+// sweep benchmarks). Each device sits on a port of its unit's access switch, and each
 // access switch has one uplink to each core. Devices that speak HL7 (monitors, pumps,
 // ventilators, anaesthesia machines, gateways) say so with Class.SpeaksHL7, carry an
 // EUI-64 (Device.EUI64) and name the gateway they report through (Device.Gateway), so

@@ -81,7 +81,14 @@ type LayoutOptions struct {
 	// Base is the first address of the simulated range (default 127.10.0.0). Every
 	// device gets one address in 127.0.0.0/8, which Linux answers on loopback.
 	Base netip.Addr
+	// Spacing puts each device of a unit this many addresses after the previous one
+	// (default 1: contiguous), so that a sweep meets about one agent every Spacing
+	// addresses and silence everywhere else, as on a sparsely used network.
+	Spacing int
 }
+
+// MaxSpacing bounds LayoutOptions.Spacing.
+const MaxSpacing = 256
 
 // MaxDevices bounds a generated hospital (addresses stay inside 127.0.0.0/8).
 const MaxDevices = 1_000_000
@@ -99,6 +106,12 @@ const endpointsPerSwitch = 44
 func Generate(o LayoutOptions) (*Hospital, error) {
 	if o.Devices < 1 || o.Devices > MaxDevices {
 		return nil, fmt.Errorf("devices: %d is outside 1..%d", o.Devices, MaxDevices)
+	}
+	if o.Spacing == 0 {
+		o.Spacing = 1
+	}
+	if o.Spacing < 1 || o.Spacing > MaxSpacing {
+		return nil, fmt.Errorf("spacing: %d is outside 1..%d", o.Spacing, MaxSpacing)
 	}
 	if !o.Base.IsValid() {
 		o.Base = netip.MustParseAddr("127.10.0.0")
@@ -433,17 +446,22 @@ func (g *generator) fill(u *Unit, p plan) {
 }
 
 // close gives the unit its address block, the smallest aligned power of two that
-// holds its devices besides the network and broadcast addresses, and numbers the
-// devices from its first host address. Units close in creation order, so the
-// hospital's device list stays sorted by address.
+// holds its devices (Spacing apart) besides the network and broadcast addresses, and
+// numbers the devices from its first host address. Units close in creation order, so
+// the hospital's device list stays sorted by address.
 func (g *generator) close(u *Unit) {
+	sp := uint32(g.opts.Spacing)
+	need := uint32(3)
+	if n := uint32(len(u.Devices)); n > 0 {
+		need = (n-1)*sp + 3
+	}
 	size := uint32(16)
-	for size < uint32(len(u.Devices))+2 {
+	for size < need {
 		size <<= 1
 	}
 	start := (g.next + size - 1) &^ (size - 1)
 	for i, d := range u.Devices {
-		d.ip = start + 1 + uint32(i)
+		d.ip = start + 1 + uint32(i)*sp
 	}
 	u.Prefix = netip.PrefixFrom(addr4(start), 32-bitsOf(size))
 	g.next = start + size

@@ -193,3 +193,52 @@ func TestGenerateRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestSpacingSpreadsDevices: with Spacing, devices of a unit sit Spacing addresses
+// apart inside the unit's prefix, a dense range holds about one agent per Spacing
+// addresses, and the rest of the layout is the same hospital as without it.
+func TestSpacingSpreadsDevices(t *testing.T) {
+	dense := generate(t, 3, 4000)
+	h, err := Generate(LayoutOptions{Seed: 3, Devices: 4000, Spacing: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range h.Devices {
+		if d.Name != dense.Devices[i].Name || d.Serial != dense.Devices[i].Serial {
+			t.Fatalf("device %d is %s with spacing, %s without", i, d.Name, dense.Devices[i].Name)
+		}
+		if i > 0 && h.Devices[i-1].ip >= d.ip {
+			t.Fatalf("devices not in address order at %d", i)
+		}
+	}
+	for _, u := range h.Units {
+		for j, d := range u.Devices {
+			if !u.Prefix.Contains(d.IP()) || d.IP() == u.Prefix.Masked().Addr() {
+				t.Fatalf("%s at %s is not a host of its unit's %s", d.Name, d.IP(), u.Prefix)
+			}
+			if j > 0 && d.ip-u.Devices[j-1].ip != 16 {
+				t.Fatalf("%s is %d addresses after the previous device, want 16", d.Name, d.ip-u.Devices[j-1].ip)
+			}
+		}
+		last := u.Devices[len(u.Devices)-1].ip
+		if bcast := ip4(u.Prefix.Masked().Addr()) + 1<<(32-u.Prefix.Bits()) - 1; last >= bcast {
+			t.Fatalf("%s: last device %s is the broadcast address", u.Name, addr4(last))
+		}
+	}
+	// The agents answer on the devices' addresses and nowhere in between.
+	s := &Sim{h: h}
+	for _, d := range h.Devices[:200] {
+		if s.device(d.ip) != d || s.device(d.ip+1) != nil {
+			t.Fatalf("address %s or the one after it answers for the wrong device", d.IP())
+		}
+	}
+	first, last := h.Devices[0].ip, h.Devices[len(h.Devices)-1].ip
+	if per := float64(last-first) / float64(len(h.Devices)); per < 16 || per > 32 {
+		t.Errorf("one device per %.1f addresses, want 16..32 with spacing 16", per)
+	}
+	for _, sp := range []int{-1, MaxSpacing + 1} {
+		if _, err := Generate(LayoutOptions{Devices: 10, Spacing: sp}); err == nil {
+			t.Errorf("spacing %d accepted", sp)
+		}
+	}
+}

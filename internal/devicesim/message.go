@@ -3,13 +3,8 @@ package devicesim
 import (
 	"errors"
 	"fmt"
-)
 
-// SNMP message versions as carried on the wire.
-const (
-	wireV1  = 0
-	wireV2c = 1
-	wireV3  = 3
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // v3 msgFlags bits.
@@ -30,13 +25,13 @@ type Value struct {
 	OID   []uint32
 }
 
-func intValue(v int64) Value      { return Value{Type: tagInteger, Int: v} }
-func gaugeValue(v uint32) Value   { return Value{Type: tagGauge32, Int: int64(v)} }
-func counterValue(v uint32) Value { return Value{Type: tagCounter32, Int: int64(v)} }
-func ticksValue(v uint32) Value   { return Value{Type: tagTimeTicks, Int: int64(v)} }
-func strValue(s string) Value     { return Value{Type: tagOctetString, Str: s} }
-func bytesValue(b []byte) Value   { return Value{Type: tagOctetString, Bytes: b} }
-func oidValue(o []uint32) Value   { return Value{Type: tagOID, OID: o} }
+func intValue(v int64) Value      { return Value{Type: snmpber.Integer, Int: v} }
+func gaugeValue(v uint32) Value   { return Value{Type: snmpber.Gauge32, Int: int64(v)} }
+func counterValue(v uint32) Value { return Value{Type: snmpber.Counter32, Int: int64(v)} }
+func ticksValue(v uint32) Value   { return Value{Type: snmpber.TimeTicks, Int: int64(v)} }
+func strValue(s string) Value     { return Value{Type: snmpber.OctetString, Str: s} }
+func bytesValue(b []byte) Value   { return Value{Type: snmpber.OctetString, Bytes: b} }
+func oidValue(o []uint32) Value   { return Value{Type: snmpber.ObjectIdentifier, OID: o} }
 
 // pdu is a decoded request PDU. For GetBulk, errStatus and errIndex hold
 // non-repeaters and max-repetitions, as on the wire.
@@ -91,42 +86,42 @@ func (d *decoder) decode(raw []byte, m *message) error {
 	*m = message{}
 	d.arena = d.arena[:0]
 	d.oids = d.oids[:0]
-	body, _, err := expect(raw, tagSequence)
+	body, _, err := snmpber.Expect(raw, snmpber.Sequence)
 	if err != nil {
 		return fmt.Errorf("message: %w", err)
 	}
-	if m.version, body, err = readInt(body); err != nil {
+	if m.version, body, err = snmpber.ReadInt32(body); err != nil {
 		return fmt.Errorf("version: %w", err)
 	}
 	switch m.version {
-	case wireV1, wireV2c:
-		if m.community, body, err = expect(body, tagOctetString); err != nil {
+	case snmpber.Version1, snmpber.Version2c:
+		if m.community, body, err = snmpber.Expect(body, snmpber.OctetString); err != nil {
 			return fmt.Errorf("community: %w", err)
 		}
 		return d.decodePDU(body, &m.pdu)
-	case wireV3:
+	case snmpber.Version3:
 		return d.decodeV3(raw, body, m)
 	}
 	return fmt.Errorf("unsupported SNMP version %d", m.version)
 }
 
 func (d *decoder) decodeV3(raw, body []byte, m *message) error {
-	hdr, body, err := expect(body, tagSequence)
+	hdr, body, err := snmpber.Expect(body, snmpber.Sequence)
 	if err != nil {
 		return fmt.Errorf("msgGlobalData: %w", err)
 	}
-	if m.msgID, hdr, err = readInt(hdr); err != nil {
+	if m.msgID, hdr, err = snmpber.ReadInt32(hdr); err != nil {
 		return fmt.Errorf("msgID: %w", err)
 	}
-	if m.maxSize, hdr, err = readInt(hdr); err != nil {
+	if m.maxSize, hdr, err = snmpber.ReadInt32(hdr); err != nil {
 		return fmt.Errorf("msgMaxSize: %w", err)
 	}
-	flags, hdr, err := expect(hdr, tagOctetString)
+	flags, hdr, err := snmpber.Expect(hdr, snmpber.OctetString)
 	if err != nil || len(flags) != 1 {
 		return errors.New("msgFlags: want one octet")
 	}
 	m.flags = flags[0]
-	model, _, err := readInt(hdr)
+	model, _, err := snmpber.ReadInt32(hdr)
 	if err != nil {
 		return fmt.Errorf("msgSecurityModel: %w", err)
 	}
@@ -136,7 +131,7 @@ func (d *decoder) decodeV3(raw, body []byte, m *message) error {
 	if m.flags&flagPriv != 0 && m.flags&flagAuth == 0 {
 		return errors.New("msgFlags: privacy without authentication")
 	}
-	sp, body, err := expect(body, tagOctetString)
+	sp, body, err := snmpber.Expect(body, snmpber.OctetString)
 	if err != nil {
 		return fmt.Errorf("msgSecurityParameters: %w", err)
 	}
@@ -144,7 +139,7 @@ func (d *decoder) decodeV3(raw, body []byte, m *message) error {
 		return err
 	}
 	if m.flags&flagPriv != 0 {
-		if m.encrypted, _, err = expect(body, tagOctetString); err != nil {
+		if m.encrypted, _, err = snmpber.Expect(body, snmpber.OctetString); err != nil {
 			return fmt.Errorf("encryptedPDU: %w", err)
 		}
 		return nil
@@ -153,27 +148,27 @@ func (d *decoder) decodeV3(raw, body []byte, m *message) error {
 }
 
 func decodeUSM(raw, sp []byte, u *usmParams) error {
-	seq, _, err := expect(sp, tagSequence)
+	seq, _, err := snmpber.Expect(sp, snmpber.Sequence)
 	if err != nil {
 		return fmt.Errorf("usm parameters: %w", err)
 	}
-	if u.engineID, seq, err = expect(seq, tagOctetString); err != nil {
+	if u.engineID, seq, err = snmpber.Expect(seq, snmpber.OctetString); err != nil {
 		return fmt.Errorf("usm engineID: %w", err)
 	}
-	if u.boots, seq, err = readInt(seq); err != nil {
+	if u.boots, seq, err = snmpber.ReadInt32(seq); err != nil {
 		return fmt.Errorf("usm engineBoots: %w", err)
 	}
-	if u.time, seq, err = readInt(seq); err != nil {
+	if u.time, seq, err = snmpber.ReadInt32(seq); err != nil {
 		return fmt.Errorf("usm engineTime: %w", err)
 	}
-	if u.user, seq, err = expect(seq, tagOctetString); err != nil {
+	if u.user, seq, err = snmpber.Expect(seq, snmpber.OctetString); err != nil {
 		return fmt.Errorf("usm userName: %w", err)
 	}
-	if u.authParams, seq, err = expect(seq, tagOctetString); err != nil {
+	if u.authParams, seq, err = snmpber.Expect(seq, snmpber.OctetString); err != nil {
 		return fmt.Errorf("usm authParameters: %w", err)
 	}
 	u.authOff = cap(raw) - cap(u.authParams)
-	if u.privParams, _, err = expect(seq, tagOctetString); err != nil {
+	if u.privParams, _, err = snmpber.Expect(seq, snmpber.OctetString); err != nil {
 		return fmt.Errorf("usm privParameters: %w", err)
 	}
 	if len(u.engineID) > 32 || len(u.user) > 32 {
@@ -184,61 +179,61 @@ func decodeUSM(raw, sp []byte, u *usmParams) error {
 
 // decodeScoped parses a plaintext ScopedPDU. Trailing bytes (DES padding) are ignored.
 func (d *decoder) decodeScoped(b []byte, m *message) error {
-	seq, _, err := expect(b, tagSequence)
+	seq, _, err := snmpber.Expect(b, snmpber.Sequence)
 	if err != nil {
 		return fmt.Errorf("scopedPDU: %w", err)
 	}
 	m.scopedRaw = seq
-	if m.ctxEngID, seq, err = expect(seq, tagOctetString); err != nil {
+	if m.ctxEngID, seq, err = snmpber.Expect(seq, snmpber.OctetString); err != nil {
 		return fmt.Errorf("contextEngineID: %w", err)
 	}
-	if m.ctxName, seq, err = expect(seq, tagOctetString); err != nil {
+	if m.ctxName, seq, err = snmpber.Expect(seq, snmpber.OctetString); err != nil {
 		return fmt.Errorf("contextName: %w", err)
 	}
 	return d.decodePDU(seq, &m.pdu)
 }
 
 func (d *decoder) decodePDU(b []byte, p *pdu) error {
-	tag, body, _, err := tlv(b)
+	tag, body, _, err := snmpber.Read(b)
 	if err != nil {
 		return fmt.Errorf("pdu: %w", err)
 	}
 	p.typ = tag
 	switch tag {
-	case pduGet, pduGetNext, pduGetBulk, pduSet, pduResponse, pduInform, pduTrapV2, pduReport:
+	case snmpber.GetRequest, snmpber.GetNextRequest, snmpber.GetBulkRequest, snmpber.SetRequest, snmpber.GetResponse, snmpber.InformRequest, snmpber.TrapV2, snmpber.Report:
 	default:
 		return fmt.Errorf("unsupported PDU type 0x%02x", tag)
 	}
-	if p.reqID, body, err = readInt(body); err != nil {
+	if p.reqID, body, err = snmpber.ReadInt32(body); err != nil {
 		return fmt.Errorf("request-id: %w", err)
 	}
-	if p.errStatus, body, err = readInt(body); err != nil {
+	if p.errStatus, body, err = snmpber.ReadInt32(body); err != nil {
 		return fmt.Errorf("error-status: %w", err)
 	}
-	if p.errIndex, body, err = readInt(body); err != nil {
+	if p.errIndex, body, err = snmpber.ReadInt32(body); err != nil {
 		return fmt.Errorf("error-index: %w", err)
 	}
-	vbl, _, err := expect(body, tagSequence)
+	vbl, _, err := snmpber.Expect(body, snmpber.Sequence)
 	if err != nil {
 		return fmt.Errorf("varbind list: %w", err)
 	}
 	for len(vbl) > 0 {
 		var vb []byte
-		if vb, vbl, err = expect(vbl, tagSequence); err != nil {
+		if vb, vbl, err = snmpber.Expect(vbl, snmpber.Sequence); err != nil {
 			return fmt.Errorf("varbind %d: %w", len(d.oids)+1, err)
 		}
-		ov, rest, err := expect(vb, tagOID)
+		ov, rest, err := snmpber.Expect(vb, snmpber.ObjectIdentifier)
 		if err != nil {
 			return fmt.Errorf("varbind %d name: %w", len(d.oids)+1, err)
 		}
-		if _, _, _, err := tlv(rest); err != nil {
+		if _, _, _, err := snmpber.Read(rest); err != nil {
 			return fmt.Errorf("varbind %d value: %w", len(d.oids)+1, err)
 		}
 		if len(d.oids) >= maxVarbinds {
 			return fmt.Errorf("more than %d varbinds", maxVarbinds)
 		}
 		start := len(d.arena)
-		if d.arena, err = parseOID(d.arena, ov); err != nil {
+		if d.arena, err = snmpber.ParseOID(d.arena, ov); err != nil {
 			return fmt.Errorf("varbind %d name: %w", len(d.oids)+1, err)
 		}
 		d.oids = append(d.oids, d.arena[start:len(d.arena):len(d.arena)])

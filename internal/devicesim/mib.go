@@ -2,6 +2,8 @@ package devicesim
 
 import (
 	"sort"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // A view is the MIB one class of device implements: columns (scalars are one-row
@@ -107,7 +109,7 @@ func (v view) lookup(o []uint32) int {
 func (v view) get(c *mctx, o []uint32) Value {
 	i := v.lookup(o)
 	if i < 0 {
-		return Value{Type: tagNoSuchObj}
+		return Value{Type: snmpber.NoSuchObject}
 	}
 	cl := &v[i]
 	suffix := o[len(cl.oid):]
@@ -118,7 +120,7 @@ func (v view) get(c *mctx, o []uint32) Value {
 			return val
 		}
 	}
-	return Value{Type: tagNoSuchInst}
+	return Value{Type: snmpber.NoSuchInstance}
 }
 
 // next returns the first object after o, appending its OID to dst. ok is false at the

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // The MIB objects the simulated agents implement (numeric OIDs; see DESIGN §10).
@@ -401,7 +403,7 @@ var arpGroup = []column{
 	arp("2", func(d *Device) Value { return bytesValue(d.MAC[:]) }),
 	arp("3", func(d *Device) Value {
 		ip := d.IP().As4()
-		return Value{Type: tagIPAddress, Bytes: ip[:]}
+		return Value{Type: snmpber.IPAddress, Bytes: ip[:]}
 	}),
 	arp("4", func(*Device) Value { return intValue(3) }), // dynamic
 }

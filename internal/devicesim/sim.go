@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // Config configures the agents of a simulated hospital.
@@ -65,7 +67,7 @@ type Sim struct {
 	stats Stats
 
 	trapMu  sync.Mutex
-	trapEnc encoder
+	trapEnc snmpber.Encoder
 	trapOOB []byte
 
 	hl7 atomic.Pointer[HL7] // the HL7 senders, once attached
@@ -234,9 +236,9 @@ type worker struct {
 	outOOB []byte
 	dec    decoder
 	msg    message
-	out    encoder // the whole response
-	vbs    encoder // varbind list contents
-	scoped encoder // v3 scoped PDU before encryption
+	out    snmpber.Encoder // the whole response
+	vbs    snmpber.Encoder // varbind list contents
+	scoped snmpber.Encoder // v3 scoped PDU before encryption
 	mc     mctx
 	st     status
 	cur    [][]uint32 // GetBulk repeaters' positions

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // startSim runs the agents of a generated hospital on a free port for the test.
@@ -258,11 +260,11 @@ func TestTrapsInEveryVersion(t *testing.T) {
 			t.Fatalf("trap from %s, want %s:%d", r.from, pump.IP(), s.Port())
 		}
 		dec := &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil)}
-		body, _, err := expect(r.b, tagSequence)
+		body, _, err := snmpber.Expect(r.b, snmpber.Sequence)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, _, _ := readInt(body); v == wireV3 {
+		if v, _, _ := snmpber.ReadInt32(body); v == snmpber.Version3 {
 			dec = v3
 		}
 		p, err := dec.UnmarshalTrap(r.b, true)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // TrapTarget is a notification receiver.
@@ -138,22 +140,22 @@ func (s *Sim) SendTrap(d *Device, trap []uint32, vars []trapVar) {
 	}
 }
 
-func (s *Sim) encodeTrap(e *encoder, t TrapTarget, d *Device, trap []uint32, vars []trapVar, now int64) ([]byte, error) {
+func (s *Sim) encodeTrap(e *snmpber.Encoder, t TrapTarget, d *Device, trap []uint32, vars []trapVar, now int64) ([]byte, error) {
 	community := t.Community
 	if community == "" {
 		community = "public"
 	}
 	ticks := d.upTicks(now)
-	var vb encoder
+	var vb snmpber.Encoder
 	all := vars
 	if t.Version != "1" {
 		all = append([]trapVar{{oidSysUpTime0, ticksValue(ticks)}, {oidSnmpTrapOID0, oidValue(trap)}}, vars...)
 	}
 	for _, v := range all {
-		seq := vb.begin(tagSequence)
-		vb.oid(v.oid)
-		vb.value(&v.val)
-		vb.end(seq)
+		seq := vb.Begin(snmpber.Sequence)
+		vb.OID(v.oid)
+		appendValue(&vb, &v.val)
+		vb.End(seq)
 	}
 	reqID := int64(rand.Int32())
 	switch t.Version {
@@ -169,33 +171,33 @@ func (s *Sim) encodeTrap(e *encoder, t TrapTarget, d *Device, trap []uint32, var
 				enterprise = enterprise[:len(enterprise)-1]
 			}
 		}
-		e.reset()
-		seq := e.begin(tagSequence)
-		e.int(tagInteger, wireV1)
-		e.string(tagOctetString, community)
-		p := e.begin(pduTrapV1)
-		e.oid(enterprise)
+		e.Reset()
+		seq := e.Begin(snmpber.Sequence)
+		e.Int(snmpber.Integer, snmpber.Version1)
+		e.String(snmpber.OctetString, community)
+		p := e.Begin(snmpber.TrapV1)
+		e.OID(enterprise)
 		ip := d.IP().As4()
-		e.bytes(tagIPAddress, ip[:])
-		e.int(tagInteger, generic)
-		e.int(tagInteger, specific)
-		e.uint(tagTimeTicks, uint64(ticks))
-		vl := e.begin(tagSequence)
-		e.b = append(e.b, vb.b...)
-		e.end(vl)
-		e.end(p)
-		e.end(seq)
-		return e.b, nil
+		e.Bytes(snmpber.IPAddress, ip[:])
+		e.Int(snmpber.Integer, generic)
+		e.Int(snmpber.Integer, specific)
+		e.Uint(snmpber.TimeTicks, uint64(ticks))
+		vl := e.Begin(snmpber.Sequence)
+		e.B = append(e.B, vb.B...)
+		e.End(vl)
+		e.End(p)
+		e.End(seq)
+		return e.B, nil
 	case "3":
 		u := s.users[t.User]
 		var eid [16]byte
 		engineID := d.engineID(eid[:0])
-		var sc encoder
-		seq := sc.begin(tagSequence)
-		sc.bytes(tagOctetString, engineID)
-		sc.string(tagOctetString, "")
-		encodeTrapPDU(&sc, reqID, vb.b)
-		sc.end(seq)
+		var sc snmpber.Encoder
+		seq := sc.Begin(snmpber.Sequence)
+		sc.Bytes(snmpber.OctetString, engineID)
+		sc.String(snmpber.OctetString, "")
+		encodeTrapPDU(&sc, reqID, vb.B)
+		sc.End(seq)
 		level := byte(0)
 		if u.auth != nil {
 			level |= flagAuth
@@ -204,24 +206,24 @@ func (s *Sim) encodeTrap(e *encoder, t TrapTarget, d *Device, trap []uint32, var
 			level |= flagPriv
 		}
 		return buildV3(e, engineID, int32(reqID&0x7fffffff), int32(s.cfg.MaxMessageSize), level, u,
-			d.Boots(), d.engineTime(now), sc.b, s.salt.Add(1))
+			d.Boots(), d.engineTime(now), sc.B, s.salt.Add(1))
 	}
-	e.reset()
-	seq := e.begin(tagSequence)
-	e.int(tagInteger, wireV2c)
-	e.string(tagOctetString, community)
-	encodeTrapPDU(e, reqID, vb.b)
-	e.end(seq)
-	return e.b, nil
+	e.Reset()
+	seq := e.Begin(snmpber.Sequence)
+	e.Int(snmpber.Integer, snmpber.Version2c)
+	e.String(snmpber.OctetString, community)
+	encodeTrapPDU(e, reqID, vb.B)
+	e.End(seq)
+	return e.B, nil
 }
 
-func encodeTrapPDU(e *encoder, reqID int64, vbs []byte) {
-	p := e.begin(pduTrapV2)
-	e.int(tagInteger, reqID)
-	e.int(tagInteger, 0)
-	e.int(tagInteger, 0)
-	vl := e.begin(tagSequence)
-	e.b = append(e.b, vbs...)
-	e.end(vl)
-	e.end(p)
+func encodeTrapPDU(e *snmpber.Encoder, reqID int64, vbs []byte) {
+	p := e.Begin(snmpber.TrapV2)
+	e.Int(snmpber.Integer, reqID)
+	e.Int(snmpber.Integer, 0)
+	e.Int(snmpber.Integer, 0)
+	vl := e.Begin(snmpber.Sequence)
+	e.B = append(e.B, vbs...)
+	e.End(vl)
+	e.End(p)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // Encoded OIDs of the hot poll: the system group, and UPS-MIB status for UPSs.
@@ -62,14 +64,14 @@ func newCredWire(cr *Credential) *credWire {
 	if cr.Version != "1" && cr.Version != "2c" {
 		return nil
 	}
-	v := snmpVersion2c
+	v := snmpber.Version2c
 	if cr.Version == "1" {
-		v = snmpVersion1
+		v = snmpber.Version1
 	}
 	c := cr.Community.Reveal()
 	return &credWire{
-		sys:    newGetTemplate(v, c, pduGetRequest, systemOIDsB),
-		sysUPS: newGetTemplate(v, c, pduGetRequest, append(append([][]byte{}, systemOIDsB...), upsOIDsB...)),
+		sys:    newGetTemplate(v, c, snmpber.GetRequest, systemOIDsB),
+		sysUPS: newGetTemplate(v, c, snmpber.GetRequest, append(append([][]byte{}, systemOIDsB...), upsOIDsB...)),
 	}
 }
 
@@ -82,6 +84,7 @@ var errTimeout = errors.New("no response (timeout)")
 // socket per poll, as a gosnmp session does, costs three system calls and a 64 KiB
 // buffer each time; this costs one send and one receive.
 type agentClient struct {
+	mux     *udpMux // when set, v1/v2c exchanges share the mux's socket (failing lanes)
 	conn    *net.UDPConn
 	rbuf    []byte
 	wbuf    []byte
@@ -106,7 +109,18 @@ func newAgentClient(p SessionParams) (*agentClient, error) {
 	}, nil
 }
 
-func (c *agentClient) Close() error { return c.conn.Close() }
+// newMuxClient is the client of one poll in a failing lane: its exchanges go through
+// the lane's shared socket.
+func newMuxClient(m *udpMux, p SessionParams) *agentClient {
+	return &agentClient{mux: m, params: p, resp: wireResponse{vars: make([]wireVar, 0, 8)}}
+}
+
+func (c *agentClient) Close() error {
+	if c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
 
 func (c *agentClient) nextID() uint32 {
 	c.reqID++
@@ -118,6 +132,16 @@ func (c *agentClient) nextID() uint32 {
 
 // exchange sends a v1/v2c request and waits for the matching response, retrying.
 func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getTemplate, timeout time.Duration, retries int) (*wireResponse, error) {
+	if c.mux != nil {
+		pkt, err := c.mux.exchange(ctx, to, tpl, timeout, retries, c.params)
+		if err != nil {
+			return nil, err
+		}
+		if err := parseMessage(pkt, &c.resp); err != nil {
+			return nil, fmt.Errorf("answer from %s: %w", to, err)
+		}
+		return &c.resp, nil
+	}
 	id := c.nextID()
 	c.wbuf = tpl.encode(c.wbuf, id)
 	ua := net.UDPAddrFromAddrPort(to)
@@ -148,7 +172,7 @@ func (c *agentClient) exchange(ctx context.Context, to netip.AddrPort, tpl *getT
 			if from.Addr().Unmap() != to.Addr() || from.Port() != to.Port() {
 				continue
 			}
-			if parseMessage(c.rbuf[:n], &c.resp) != nil || c.resp.pduType != pduResponse || c.resp.reqID != int64(id) {
+			if parseMessage(c.rbuf[:n], &c.resp) != nil || c.resp.pduType != snmpber.GetResponse || c.resp.reqID != int64(id) {
 				continue // stale answer to an earlier request, or garbage
 			}
 			return &c.resp, nil

@@ -63,8 +63,10 @@ type SNMPConfig struct {
 	DiscoverySchedule string        `yaml:"discovery_schedule"`
 	SweepWorkers      int           `yaml:"sweep_workers"`
 	PollWorkers       int           `yaml:"poll_workers"`
-	// FailingWorkers poll devices whose last poll failed, apart from the live ones
-	// (this many for suspect devices and as many again for DOWN ones).
+	// FailingWorkers bounds the polls of devices whose last poll failed, apart from
+	// the live ones: this many may wait for an answer at once for suspect devices,
+	// and as many again for DOWN ones. They share one socket per lane, so a waiting
+	// poll costs a goroutine (and, for SNMPv3, a gosnmp session's socket).
 	FailingWorkers int `yaml:"failing_workers"`
 	// FastTimeout is how long a healthy device gets before its poll is handed to the
 	// suspect lane (default min(timeout, 250ms)).
@@ -171,7 +173,7 @@ func DefaultConfig() Config {
 			DiscoverySchedule: "@every 1h",
 			SweepWorkers:      64,
 			PollWorkers:       64,
-			FailingWorkers:    256,
+			FailingWorkers:    2048,
 			SweepRate:         5000,
 			InventoryInterval: time.Hour,
 			InventoryWorkers:  8,

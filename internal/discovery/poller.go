@@ -245,6 +245,17 @@ func (p *Poller) Run(ctx context.Context) error {
 	defer cancel()
 	for l := range numLanes {
 		work := make(chan pollJob)
+		wg.Go(func() {
+			defer close(work)
+			p.schedule(ctx, l, work)
+		})
+		if l != laneLive {
+			if err := p.runFailingLane(ctx, &wg, l, work); err != nil {
+				cancel()
+				return err
+			}
+			continue
+		}
 		for range p.lanes[l].workers {
 			c, err := newAgentClient(p.sessionParams())
 			if err != nil {
@@ -258,15 +269,44 @@ func (p *Poller) Run(ctx context.Context) error {
 				}
 			})
 		}
-		wg.Go(func() {
-			defer close(work)
-			p.schedule(ctx, l, work)
-		})
 	}
 	for range p.cfg.SNMP.InventoryWorkers {
 		wg.Go(func() { p.inventoryWorker(ctx) })
 	}
 	<-ctx.Done()
+	return nil
+}
+
+// runFailingLane polls the devices of a failing lane (suspect or dead): each poll in
+// its own goroutine, up to snmp.failing_workers at once, all over one shared socket.
+// Such polls mostly wait out timeouts, so what bounds them is how many may wait at
+// once, not CPU: when many devices fail together (a power cut, a switch), they are
+// all confirmed DOWN within the same few seconds instead of queueing, and so is any
+// other device that fails meanwhile. Healthy devices are never polled here.
+func (p *Poller) runFailingLane(ctx context.Context, wg *sync.WaitGroup, l int, work <-chan pollJob) error {
+	m, err := newUDPMux()
+	if err != nil {
+		return err
+	}
+	wg.Go(m.run)
+	params := p.sessionParams()
+	slots := make(chan struct{}, p.lanes[l].workers)
+	wg.Go(func() {
+		defer m.Close()
+		var polls sync.WaitGroup
+		defer polls.Wait()
+		for j := range work {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				continue // schedule stops and closes work
+			}
+			polls.Go(func() {
+				defer func() { <-slots }()
+				p.poll(ctx, newMuxClient(m, params), j)
+			})
+		}
+	})
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 	"github.com/medcmdb/medcmdb/internal/yamlstrict"
 )
 
@@ -164,7 +165,7 @@ func (p *Profile) compile() error {
 	}
 	if p.SysObjectID != "" {
 		p.SysObjectID = strings.TrimPrefix(p.SysObjectID, ".")
-		if _, err := encodeOID(p.SysObjectID); err != nil {
+		if _, err := snmpber.EncodeOID(p.SysObjectID); err != nil {
 			return fmt.Errorf("sys_object_id: %w", err)
 		}
 		p.arcs = strings.Count(p.SysObjectID, ".") + 1

@@ -56,7 +56,7 @@ func (r *sendRecorder) waitFor(t *testing.T, d time.Duration, what string, f fun
 
 // startCollector runs a collector on cfgYAML (cmdb settings are added) and returns
 // what it reports, plus everything it logged.
-func startCollector(t *testing.T, cfgYAML string) (*Collector, *sendRecorder, *bytes.Buffer) {
+func startCollector(t *testing.T, cfgYAML string) (*Collector, *sendRecorder, *lockedBuffer) {
 	t.Helper()
 	cfg, err := ParseConfig([]byte("site: test\nname: test-collector\ncmdb: {url: 'http://127.0.0.1:1/graphql', token: tok, flush_interval: 50ms}\n" + cfgYAML))
 	if err != nil {
@@ -78,7 +78,7 @@ func startCollector(t *testing.T, cfgYAML string) (*Collector, *sendRecorder, *b
 			t.Errorf("collector: %v", err)
 		}
 	})
-	return c, rec, &logs.buf
+	return c, rec, logs
 }
 
 type lockedBuffer struct {
@@ -90,6 +90,13 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+// String returns what was logged so far (the collector may be logging meanwhile).
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func entityOverrides(serial, firmware string) []string {

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // Sweeper walks configured address ranges and hands every agent that answers to the
@@ -185,12 +187,12 @@ func (s *Sweeper) probeAll(ctx context.Context, targets []sweepTarget, groups []
 			pkt := buf[:n]
 			var id int64
 			v3 := false
-			if ver, err := peekVersion(pkt); err == nil && ver == snmpVersion3 {
+			if ver, err := peekVersion(pkt); err == nil && ver == snmpber.Version3 {
 				if id, err = peekV3MsgID(pkt); err != nil {
 					continue
 				}
 				v3 = true
-			} else if parseMessage(pkt, &resp) != nil || resp.pduType != pduResponse {
+			} else if parseMessage(pkt, &resp) != nil || resp.pduType != snmpber.GetResponse {
 				continue
 			} else {
 				id = resp.reqID

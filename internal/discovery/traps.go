@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
 // Trap OIDs (SNMPv2-MIB, IF-MIB, UPS-MIB, APC PowerNet-MIB).
@@ -181,17 +183,17 @@ func (t *TrapListener) handle(g *gosnmp.GoSNMP, pkt trapPacket) {
 		t.metrics.trap("rejected")
 		return
 	}
-	if ver == snmpVersion3 && len(t.v3) == 0 {
+	if ver == snmpber.Version3 && len(t.v3) == 0 {
 		t.metrics.trap("rejected")
 		return
 	}
-	tr, err := g.UnmarshalTrap(pkt.data, ver == snmpVersion3)
+	tr, err := g.UnmarshalTrap(pkt.data, ver == snmpber.Version3)
 	if err != nil || tr == nil {
 		t.metrics.trap("rejected")
 		t.log.Debug("undecodable or unauthenticated trap", "from", pkt.from.String(), "err", err)
 		return
 	}
-	if ver != snmpVersion3 && !t.communities[tr.Community] {
+	if ver != snmpber.Version3 && !t.communities[tr.Community] {
 		t.metrics.trap("rejected")
 		t.log.Debug("trap with unknown community", "from", pkt.from.String())
 		return

@@ -13,16 +13,19 @@ func TestImportsPointTowardsLeaves(t *testing.T) {
 	const mod = "github.com/medcmdb/medcmdb/"
 	rules := map[string][]string{
 		"./cmd/collector":      {"go.mongodb.org/", mod + "internal/assets", mod + "internal/incidents", mod + "internal/store"},
-		"./internal/discovery": {"go.mongodb.org/", mod + "internal/assets", mod + "internal/incidents"},
+		"./internal/discovery": {"go.mongodb.org/", mod + "internal/assets", mod + "internal/incidents", mod + "internal/devicesim"},
 		"./internal/assets":    {mod + "internal/incidents", mod + "graphql"},
 		"./internal/incidents": {mod + "graphql"},
 		// The simulator is a leaf every test and benchmark may use.
 		"./internal/devicesim": {"go.mongodb.org/", mod + "internal/assets", mod + "internal/incidents", mod + "internal/discovery", mod + "graphql"},
+		// The BER primitives both SNMP codecs share import nothing of the project.
+		"./internal/snmpber": {mod},
 	}
 	// The HL7 and MLLP codecs are leaves the simulator speaks HL7 with; the collector
 	// itself (internal/discovery) stays out of it.
 	allowed := map[string][]string{
 		"./internal/devicesim": {mod + "internal/discovery/hl7", mod + "internal/discovery/mllp"},
+		"./internal/snmpber":   {mod + "internal/snmpber"},
 	}
 	for pkg, banned := range rules {
 		cmd := exec.Command("go", "list", "-deps", pkg)
