@@ -25,13 +25,12 @@ type Value struct {
 	OID   []uint32
 }
 
-func intValue(v int64) Value      { return Value{Type: snmpber.Integer, Int: v} }
-func gaugeValue(v uint32) Value   { return Value{Type: snmpber.Gauge32, Int: int64(v)} }
-func counterValue(v uint32) Value { return Value{Type: snmpber.Counter32, Int: int64(v)} }
-func ticksValue(v uint32) Value   { return Value{Type: snmpber.TimeTicks, Int: int64(v)} }
-func strValue(s string) Value     { return Value{Type: snmpber.OctetString, Str: s} }
-func bytesValue(b []byte) Value   { return Value{Type: snmpber.OctetString, Bytes: b} }
-func oidValue(o []uint32) Value   { return Value{Type: snmpber.ObjectIdentifier, OID: o} }
+func intValue(v int64) Value    { return Value{Type: snmpber.Integer, Int: v} }
+func gaugeValue(v uint32) Value { return Value{Type: snmpber.Gauge32, Int: int64(v)} }
+func ticksValue(v uint32) Value { return Value{Type: snmpber.TimeTicks, Int: int64(v)} }
+func strValue(s string) Value   { return Value{Type: snmpber.OctetString, Str: s} }
+func bytesValue(b []byte) Value { return Value{Type: snmpber.OctetString, Bytes: b} }
+func oidValue(o []uint32) Value { return Value{Type: snmpber.ObjectIdentifier, OID: o} }
 
 // pdu is a decoded request PDU. For GetBulk, errStatus and errIndex hold
 // non-repeaters and max-repetitions, as on the wire.

@@ -42,18 +42,17 @@ func orDash(s string) string {
 }
 
 type authProto struct {
-	name   string
 	new    func() hash.Hash
 	macLen int
 }
 
 var authProtos = map[string]*authProto{
-	"MD5":    {"MD5", md5.New, 12},
-	"SHA":    {"SHA", sha1.New, 12},
-	"SHA224": {"SHA224", sha256.New224, 16},
-	"SHA256": {"SHA256", sha256.New, 24},
-	"SHA384": {"SHA384", sha512.New384, 32},
-	"SHA512": {"SHA512", sha512.New, 48},
+	"MD5":    {md5.New, 12},
+	"SHA":    {sha1.New, 12},
+	"SHA224": {sha256.New224, 16},
+	"SHA256": {sha256.New, 24},
+	"SHA384": {sha512.New384, 32},
+	"SHA512": {sha512.New, 48},
 }
 
 type privKind int
@@ -65,19 +64,18 @@ const (
 )
 
 type privProto struct {
-	name   string
 	kind   privKind
 	keyLen int
 	reeder bool // Cisco-style key extension
 }
 
 var privProtos = map[string]*privProto{
-	"DES":     {"DES", privDES, 16, false},
-	"AES":     {"AES", privAES, 16, false},
-	"AES192":  {"AES192", privAES, 24, false},
-	"AES256":  {"AES256", privAES, 32, false},
-	"AES192C": {"AES192C", privAES, 24, true},
-	"AES256C": {"AES256C", privAES, 32, true},
+	"DES":     {privDES, 16, false},
+	"AES":     {privAES, 16, false},
+	"AES192":  {privAES, 24, false},
+	"AES256":  {privAES, 32, false},
+	"AES192C": {privAES, 24, true},
+	"AES256C": {privAES, 32, true},
 }
 
 func normProto(s string) string {
@@ -235,7 +233,9 @@ func (u *usmUser) decrypt(engineID []byte, boots, etime int32, salt, data []byte
 			return nil, err
 		}
 		out := make([]byte, len(data))
-		cipher.NewCFBDecrypter(block, aesIV(boots, etime, salt)).XORKeyStream(out, data)
+		// RFC 3826 fixes CFB-128 for SNMPv3 AES privacy: the deprecation is about new
+		// protocols, an agent must speak this one.
+		cipher.NewCFBDecrypter(block, aesIV(boots, etime, salt)).XORKeyStream(out, data) //lint:ignore SA1019 RFC 3826 mandates CFB
 		return out, nil
 	}
 	return nil, errors.New("no privacy protocol")
@@ -270,7 +270,7 @@ func (u *usmUser) encrypt(engineID []byte, boots, etime int32, salt uint64, plai
 			return nil, nil, err
 		}
 		out := make([]byte, len(plain))
-		cipher.NewCFBEncrypter(block, aesIV(boots, etime, saltB)).XORKeyStream(out, plain)
+		cipher.NewCFBEncrypter(block, aesIV(boots, etime, saltB)).XORKeyStream(out, plain) //lint:ignore SA1019 RFC 3826 mandates CFB
 		return out, saltB, nil
 	}
 	return nil, nil, errors.New("no privacy protocol")

@@ -84,14 +84,13 @@ var errTimeout = errors.New("no response (timeout)")
 // socket per poll, as a gosnmp session does, costs three system calls and a 64 KiB
 // buffer each time; this costs one send and one receive.
 type agentClient struct {
-	mux     *udpMux // when set, v1/v2c exchanges share the mux's socket (failing lanes)
-	conn    *net.UDPConn
-	rbuf    []byte
-	wbuf    []byte
-	resp    wireResponse
-	reqID   uint32
-	params  SessionParams
-	onError func(error)
+	mux    *udpMux // when set, v1/v2c exchanges share the mux's socket (failing lanes)
+	conn   *net.UDPConn
+	rbuf   []byte
+	wbuf   []byte
+	resp   wireResponse
+	reqID  uint32
+	params SessionParams
 }
 
 func newAgentClient(p SessionParams) (*agentClient, error) {

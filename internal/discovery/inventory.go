@@ -167,8 +167,8 @@ func column(root, oid string) (int, string, bool) {
 
 func readEntity(w walker, r *invReading) error {
 	type ent struct {
-		class                                       int
-		serial, model, fw, sw, mfg, hw, descr, name string
+		class                             int
+		serial, model, fw, sw, mfg, descr string
 	}
 	ents := map[string]*ent{}
 	var order []string
