@@ -110,7 +110,7 @@ func TestDemo(t *testing.T) {
 	// Every simulated device is one asset, fingerprinted to its class; HL7 devices
 	// carry their EUI-64 and both sources, before the first failure (at 20 s × scale).
 	var assetList []demoAsset
-	testkit.Eventually(t, 20*time.Second, func() error {
+	testkit.Eventually(t, 40*time.Second, func() error {
 		var out struct {
 			Assets struct {
 				TotalCount int
