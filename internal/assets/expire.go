@@ -58,13 +58,15 @@ func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
 }
 
 // compact deletes replaced asset versions in the background (embedded store).
-func (s *Service) compact() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+func (s *Service) compact(parent context.Context) {
+	ctx, cancel := context.WithTimeout(parent, 10*time.Minute)
 	defer cancel()
 	start := time.Now()
 	n, err := s.store.Compact(ctx)
 	if err != nil {
-		s.log.Warn("deleting replaced asset versions", "err", err)
+		if parent.Err() == nil {
+			s.log.Warn("deleting replaced asset versions", "err", err)
+		}
 		return
 	}
 	if n > 0 {

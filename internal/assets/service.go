@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/discovery"
@@ -56,6 +57,12 @@ type Service struct {
 	log   *slog.Logger
 	opts  Options
 
+	// Background work (deleting replaced versions) stops with Close.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	compactN atomic.Bool // a compaction is running
+
 	wmu sync.Mutex // serialises writers; guards ix
 	ix  *index
 
@@ -95,6 +102,7 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 		o.FeedOverlap = 10 * time.Second
 	}
 	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}, pending: map[string]bool{}}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.loadedAt = o.Now()
 	all, err := st.LoadAll(ctx)
 	if err != nil {
@@ -120,9 +128,26 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 	}
 	s.log.Info("assets loaded", "count", len(all), "recalls", len(s.recalls))
 	if s.store.StaleVersions() > 0 {
-		go s.compact()
+		s.startCompact()
 	}
 	return s, nil
+}
+
+// Close stops background work and waits for it; call it before closing the store.
+func (s *Service) Close() {
+	s.bgCancel()
+	s.bg.Wait()
+}
+
+// startCompact deletes replaced versions in the background, one run at a time.
+func (s *Service) startCompact() {
+	if s.bgCtx.Err() != nil || !s.compactN.CompareAndSwap(false, true) {
+		return
+	}
+	s.bg.Go(func() {
+		defer s.compactN.Store(false)
+		s.compact(s.bgCtx)
+	})
 }
 
 // newID returns a time-ordered random asset id.
@@ -531,7 +556,7 @@ func (s *Service) persist(ctx context.Context, b *batch) error {
 	live := len(s.assets)
 	s.mu.RUnlock()
 	if s.store.StaleVersions() >= max(compactAfter, live) {
-		go s.compact()
+		s.startCompact()
 	}
 	return nil
 }

@@ -230,6 +230,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // Run serves until ctx ends, then shuts down gracefully and closes the store.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close(context.Background())
+	defer s.assets.Close() // before the store closes under its background work
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
