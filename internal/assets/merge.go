@@ -97,7 +97,13 @@ func recordsConflict(a, b *Asset) bool {
 // older than what its channel last applied.
 func seen(a *Asset, o *discovery.Observation) bool {
 	ch := a.channel(o.Collector, o.Source.Channel())
-	return ch != nil && (ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt))
+	if ch == nil {
+		return false
+	}
+	if ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt) {
+		return true
+	}
+	return o.ObservedAt.Equal(ch.ObservedAt) && slices.Contains(ch.SameTime, o.ID)
 }
 
 // survivor follows merges from id to the record that now stands for the device.
