@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -297,7 +298,15 @@ func (c *Control) stats(w http.ResponseWriter, _ *http.Request) {
 		"droppedUnreachable": st.Unreachable.Load(), "badCommunity": st.BadCommunity.Load(),
 		"malformed": st.Malformed.Load(), "v3Reports": st.Reports.Load(),
 		"trapsSent": st.TrapsSent.Load(), "trapErrors": st.TrapErrors.Load(),
+		// The process's own figures, for soak runs that watch it for leaks.
+		"goroutines": runtime.NumGoroutine(), "heapInuseBytes": heapInuse(),
 	})
+}
+
+func heapInuse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
 
 func (c *Control) collectorYAML(w http.ResponseWriter, _ *http.Request) {

@@ -48,6 +48,7 @@ func newReporter(s Sender, batch int, interval time.Duration, max int, m *collec
 
 // Emit queues one observation. It never blocks the caller on the network.
 func (r *Reporter) Emit(o Observation) {
+	r.metrics.emit(o.Kind)
 	r.mu.Lock()
 	r.queue = append(r.queue, o)
 	if len(r.queue) > r.max {
@@ -269,5 +270,6 @@ func (r *Reporter) deliver(ctx context.Context, batch []Observation) bool {
 		return false
 	}
 	r.metrics.reportDone(true)
+	r.metrics.deliveredN(len(batch))
 	return true
 }
