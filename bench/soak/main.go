@@ -183,9 +183,9 @@ func run(ctx context.Context, o options) error {
 	if err := sleep(ctx, 2*time.Minute+3*o.pollInterval); err != nil {
 		return err
 	}
-	// Refreshes keep flowing, so the accounts are checked between two instants: all
-	// that was emitted by the first must have been delivered and persisted by the
-	// second, taken when the spool is empty (delivery is in order).
+	// Refreshes keep flowing (the spool always holds the last few seconds' worth), so
+	// the accounts are checked between two instants: all that was emitted by the first
+	// must have been delivered and persisted by the second (delivery is in order).
 	first := s.take(start)
 	var final *sample
 	for range 60 {
@@ -193,7 +193,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		final = s.take(start)
-		if final.spool == 0 && final.delivered >= first.emitted {
+		if final.delivered >= first.emitted && final.applied+final.duplicates >= first.emitted {
 			break
 		}
 	}
@@ -640,7 +640,11 @@ func (s *soak) report(discovered time.Duration, c *failureCounts, first, final *
 		}
 		r.checks = append(r.checks, fmt.Sprintf("| %s | %s |", fmt.Sprintf(format, args...), mark))
 	}
-	check(f.spool == 0, "collector spool drained at the end (%.0f left)", f.spool)
+	peak := 0.0
+	for _, sm := range r.samples {
+		peak = max(peak, sm.spool)
+	}
+	check(true, "collector backlog (spool) at most %.0f observations at a sample, %.0f at the end", peak, f.spool)
 	check(f.dropped == 0, "collector dropped nothing (%.0f dropped)", f.dropped)
 	check(f.delivered >= a.emitted, "all %.0f observations emitted by minute %.1f delivered by minute %.1f (%.0f delivered)", a.emitted, a.at.Minutes(), f.at.Minutes(), f.delivered)
 	check(f.invalid == 0, "cmdb refused none as invalid (%.0f)", f.invalid)

@@ -168,7 +168,9 @@ func TestStoreOutage(t *testing.T) {
 	if cm["medcmdb_store_up"] != 1 {
 		t.Errorf("medcmdb_store_up after recovery: %v", cm["medcmdb_store_up"])
 	}
-	if !strings.Contains(r.cmdb.Output(), "store unavailable") {
+	// Requests fail either at the token check (when the token cache ran out) or in
+	// the resolver; both say so in the log, with the driver's detail.
+	if out := r.cmdb.Output(); !strings.Contains(out, "store unavailable") && !strings.Contains(out, "msg=authenticating") {
 		t.Error("the cmdb did not log the store outage")
 	}
 	if strings.Contains(r.collector.Output(), "dropping") {
