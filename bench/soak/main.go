@@ -675,7 +675,7 @@ func (r *report) write(w io.Writer) {
 		total += n
 	}
 	fmt.Fprintf(w, " %d in all (%d refused by the simulator).\n\n", total, r.injectErrs)
-	fmt.Fprintln(w, "### Trend after the warm-up (least-squares slope over the samples from minute", int(r.o.warmup.Minutes()), "to the end of the failures)")
+	fmt.Fprintf(w, "### Trend after the warm-up (least-squares slope over the samples from %s to the end of the failures)\n", r.o.warmup)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| process | series | mean | slope | verdict |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | --- |")
