@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -43,6 +42,7 @@ type options struct {
 	seed         uint64
 	out          string
 	work         string
+	dumpStacks   bool
 }
 
 func main() {
@@ -55,6 +55,7 @@ func main() {
 	flag.DurationVar(&o.eventEvery, "event-every", 4*time.Second, "one random failure this often")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed of the failures")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report here (default: stdout)")
+	flag.BoolVar(&o.dumpStacks, "dump-stacks", false, "end the cmdb with SIGQUIT and summarise its goroutines by creator in the report")
 	flag.StringVar(&o.work, "work-dir", "", "binaries, data, spool and logs (default: a temporary directory, removed at the end)")
 	flag.Parse()
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -198,6 +199,9 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	r := s.report(discovered, &injected, first, final)
+	if o.dumpStacks {
+		r.stacks = dumpStacks(cmdb)
+	}
 	for _, p := range []*proc{col, cmdb, sim} {
 		r.exits = append(r.exits, fmt.Sprintf("%s: %v", p.name, p.stop()))
 	}
@@ -287,6 +291,23 @@ func (p *proc) stop() error {
 		<-p.done
 		return fmt.Errorf("%s did not stop within 30 s", p.name)
 	}
+}
+
+// sockets counts the process's open sockets (a pooled store connection to the
+// embedded FerretDB counts twice: both ends live in the cmdb).
+func (p *proc) sockets() int {
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
 }
 
 // rss returns the process's resident set size and thread count from /proc.
@@ -491,12 +512,14 @@ type sample struct {
 	heap                  [3]float64 // bytes in use
 	rss                   [3]float64
 	threads               [3]int
+	sockets               [3]int
 	emitted, delivered    float64 // collector
 	spool, dropped        float64
 	failedReports         float64
 	received, applied     float64 // cmdb
 	duplicates, invalid   float64
 	openIncidents, assets float64
+	incidents             float64 // every incident kept, open or resolved
 	errs                  []string
 }
 
@@ -527,6 +550,7 @@ func (s *soak) take(start time.Time) *sample {
 	for i, p := range s.procs {
 		rss, th := p.rss()
 		sm.rss[i], sm.threads[i] = float64(rss), th
+		sm.sockets[i] = p.sockets()
 	}
 	sm.emitted = sum(colm, "medcmdb_observations_emitted_total")
 	sm.delivered = sum(colm, "medcmdb_observations_delivered_total")
@@ -539,172 +563,20 @@ func (s *soak) take(start time.Time) *sample {
 	sm.duplicates = cm[`medcmdb_observations_applied_total{result="duplicate"}`]
 	sm.openIncidents = sum(cm, "medcmdb_incidents_open")
 	sm.assets = sum(cm, "medcmdb_assets")
+	var inc struct {
+		Incidents struct{ TotalCount float64 } `json:"incidents"`
+	}
+	if err := s.graphql(`{ incidents(first: 1) { totalCount } }`, &inc); err != nil {
+		sm.errs = append(sm.errs, "incidents: "+err.Error())
+	}
+	sm.incidents = inc.Incidents.TotalCount
 	s.mu.Lock()
 	s.samples = append(s.samples, sm)
 	s.mu.Unlock()
-	logf("%5.1f min: goroutines %v/%v/%v heap %.0f/%.0f/%.0f MiB rss %.0f/%.0f/%.0f MiB; emitted %.0f delivered %.0f applied %.0f dup %.0f spool %.0f open incidents %.0f %v",
-		sm.at.Minutes(), sm.goroutines[0], sm.goroutines[1], sm.goroutines[2], mib(sm.heap[0]), mib(sm.heap[1]), mib(sm.heap[2]),
-		mib(sm.rss[0]), mib(sm.rss[1]), mib(sm.rss[2]), sm.emitted, sm.delivered, sm.applied, sm.duplicates, sm.spool, sm.openIncidents, sm.errs)
+	logf("%5.1f min: sockets %d/%d/%d goroutines %v/%v/%v heap %.0f/%.0f/%.0f MiB rss %.0f/%.0f/%.0f MiB; emitted %.0f delivered %.0f applied %.0f dup %.0f spool %.0f incidents %.0f (open %.0f) %v",
+		sm.at.Minutes(), sm.sockets[0], sm.sockets[1], sm.sockets[2], sm.goroutines[0], sm.goroutines[1], sm.goroutines[2], mib(sm.heap[0]), mib(sm.heap[1]), mib(sm.heap[2]),
+		mib(sm.rss[0]), mib(sm.rss[1]), mib(sm.rss[2]), sm.emitted, sm.delivered, sm.applied, sm.duplicates, sm.spool, sm.incidents, sm.openIncidents, sm.errs)
 	return sm
 }
 
 func mib(b float64) float64 { return b / (1 << 20) }
-
-// fit returns the least-squares slope (per hour) and the mean of ys over xs (minutes).
-func fit(xs, ys []float64) (slopePerHour, mean float64) {
-	n := float64(len(xs))
-	if n < 2 {
-		return 0, 0
-	}
-	var sx, sy, sxx, sxy float64
-	for i := range xs {
-		sx += xs[i]
-		sy += ys[i]
-		sxx += xs[i] * xs[i]
-		sxy += xs[i] * ys[i]
-	}
-	den := n*sxx - sx*sx
-	if den == 0 {
-		return 0, sy / n
-	}
-	return (n*sxy - sx*sy) / den * 60, sy / n
-}
-
-type report struct {
-	o          options
-	discovered time.Duration
-	injected   map[string]int
-	injectErrs int
-	samples    []*sample
-	final      *sample
-	trends     []string
-	checks     []string
-	exits      []string
-	ok         bool
-}
-
-func (s *soak) report(discovered time.Duration, c *failureCounts, first, final *sample) *report {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := &report{o: s.o, discovered: discovered, injected: c.byKind, injectErrs: c.errors, samples: s.samples, final: final, ok: true}
-	var xs []float64
-	var idx []int
-	for i, sm := range s.samples {
-		if sm.at >= s.o.warmup && sm.at <= s.o.duration+time.Second {
-			xs = append(xs, sm.at.Minutes())
-			idx = append(idx, i)
-		}
-	}
-	names := []string{"cmdb", "collector", "devicesim"}
-	series := []struct {
-		what string
-		get  func(*sample, int) float64
-		unit string
-		div  float64
-	}{
-		{"goroutines", func(s *sample, i int) float64 { return s.goroutines[i] }, "", 1},
-		{"Go heap in use", func(s *sample, i int) float64 { return s.heap[i] }, " MiB", 1 << 20},
-		{"RSS", func(s *sample, i int) float64 { return s.rss[i] }, " MiB", 1 << 20},
-	}
-	for _, se := range series {
-		for p, name := range names {
-			ys := make([]float64, len(idx))
-			for k, i := range idx {
-				ys[k] = se.get(s.samples[i], p) / se.div
-			}
-			slope, mean := fit(xs, ys)
-			rel := 0.0
-			if mean != 0 {
-				rel = slope / mean * 100
-			}
-			verdict := "flat"
-			// Growth is a fitted rise of more than 10 % of the mean per hour that the
-			// last third of the window confirms against the first third.
-			if len(ys) >= 6 && rel > 10 {
-				third := len(ys) / 3
-				first, last := avg(ys[:third]), avg(ys[len(ys)-third:])
-				if last > first*1.05 {
-					verdict = "GROWING"
-					r.ok = false
-				}
-			}
-			r.trends = append(r.trends, fmt.Sprintf("| %s | %s | %.1f%s | %+.2f%s/h (%+.1f %%/h) | %s |", name, se.what, mean, se.unit, slope, se.unit, rel, verdict))
-		}
-	}
-	a, f := first, final
-	check := func(ok bool, format string, args ...any) {
-		mark := "yes"
-		if !ok {
-			mark = "**NO**"
-			r.ok = false
-		}
-		r.checks = append(r.checks, fmt.Sprintf("| %s | %s |", fmt.Sprintf(format, args...), mark))
-	}
-	peak := 0.0
-	for _, sm := range r.samples {
-		peak = max(peak, sm.spool)
-	}
-	check(true, "collector backlog (spool) at most %.0f observations at a sample, %.0f at the end", peak, f.spool)
-	check(f.dropped == 0, "collector dropped nothing (%.0f dropped)", f.dropped)
-	check(f.delivered >= a.emitted, "all %.0f observations emitted by minute %.1f delivered by minute %.1f (%.0f delivered)", a.emitted, a.at.Minutes(), f.at.Minutes(), f.delivered)
-	check(f.invalid == 0, "cmdb refused none as invalid (%.0f)", f.invalid)
-	check(f.applied+f.duplicates >= a.emitted, "cmdb persisted them: %.0f applied + %.0f replays by minute %.1f", f.applied, f.duplicates, f.at.Minutes())
-	check(a.applied+a.duplicates <= f.delivered && a.received <= f.delivered, "cmdb counted no observation the collector did not deliver (%.0f received, %.0f persisted at minute %.1f)", a.received, a.applied+a.duplicates, a.at.Minutes())
-	check(f.failedReports == 0, "no failed report (%.0f)", f.failedReports)
-	return r
-}
-
-func avg(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
-}
-
-func (r *report) write(w io.Writer) {
-	fmt.Fprintf(w, "Command: `go run ./bench/soak --devices %d --duration %s --poll-interval %s --event-every %s --seed %d`\n\n",
-		r.o.devices, r.o.duration, r.o.pollInterval, r.o.eventEvery, r.o.seed)
-	fmt.Fprintf(w, "Discovery of %d devices took %s. Failures injected over %s:", r.o.devices, r.discovered.Round(time.Second), r.o.duration)
-	total := 0
-	for k, n := range r.injected {
-		fmt.Fprintf(w, " %s ×%d;", k, n)
-		total += n
-	}
-	fmt.Fprintf(w, " %d in all (%d refused by the simulator).\n\n", total, r.injectErrs)
-	fmt.Fprintf(w, "### Trend after the warm-up (least-squares slope over the samples from %s to the end of the failures)\n", r.o.warmup)
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| process | series | mean | slope | verdict |")
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | --- |")
-	for _, l := range r.trends {
-		fmt.Fprintln(w, l)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "### Observation accounts at the end (failures stopped, reverts done, spool drained)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| check | holds |")
-	fmt.Fprintln(w, "| --- | --- |")
-	for _, l := range r.checks {
-		fmt.Fprintln(w, l)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Clean exits (SIGTERM):", strings.Join(r.exits, "; "))
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "### Per minute")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| min | goroutines cmdb / collector / sim | heap MiB cmdb / collector / sim | RSS MiB cmdb / collector / sim | emitted | delivered | applied | replays | spool | failed reports | open incidents |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-	for _, s := range r.samples {
-		fmt.Fprintf(w, "| %.1f | %.0f / %.0f / %.0f | %.1f / %.1f / %.1f | %.0f / %.0f / %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n",
-			s.at.Minutes(), s.goroutines[0], s.goroutines[1], s.goroutines[2], mib(s.heap[0]), mib(s.heap[1]), mib(s.heap[2]),
-			mib(s.rss[0]), mib(s.rss[1]), mib(s.rss[2]), s.emitted, s.delivered, s.applied, s.duplicates, s.spool, s.failedReports, s.openIncidents)
-	}
-	if r.ok {
-		fmt.Fprintln(w, "\nVerdict: no growth trend, no lost observation.")
-	} else {
-		fmt.Fprintln(w, "\nVerdict: **problem found** (see the rows marked above).")
-	}
-}

@@ -25,6 +25,8 @@ func TestCMDBOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	// Mostly waiting: it runs next to the other outage test.
+	t.Parallel()
 	r := newOutageRig(t, 60)
 	r.startCollector()
 	r.waitAllUp(60 * time.Second)

@@ -25,6 +25,8 @@ func TestStoreOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
+	// Mostly waiting: it runs next to the other outage test.
+	t.Parallel()
 	storeAddr := freeTCPAddr(t)
 	storeDir := t.TempDir()
 	startStore := func() *testkit.Proc {
