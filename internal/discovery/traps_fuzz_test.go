@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // trapSeed marshals a trap as an agent would send it.
@@ -82,4 +83,35 @@ snmp:
 			}
 		}
 	})
+}
+
+// TestMalformedV3TrapIsRejected: a 40-byte v3 header that made gosnmp dereference nil
+// security parameters is counted as rejected instead of crashing the collector.
+func TestMalformedV3TrapIsRejected(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`site: s
+name: c
+cmdb: {url: 'http://127.0.0.1:1/graphql', token: x}
+traps: {listen: '127.0.0.1:0'}
+snmp:
+  credentials:
+    - {name: v3, version: 3, username: trapper, auth_protocol: SHA, auth_passphrase: trap-auth-pass, priv_protocol: AES, priv_passphrase: trap-priv-pass}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	em := &nopEmitter{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := newCollectorMetrics(nil)
+	tl, err := newTrapListener(cfg, newPoller(cfg, newIDSource("c"), em, m, log), em, newIDSource("c"), m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.conn.Close()
+	g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel}
+	g.SetTrapSecurityParametersTable(gosnmp.NewSnmpV3SecurityParametersTable(gosnmp.NewLogger(nil)))
+	tl.handle(g, trapPacket{from: netip.MustParseAddrPort("10.0.0.9:161"), at: time.Now(),
+		data: []byte("0&\x02\x01\x0300000000000000000000000000000000000")})
+	if got := testutil.ToFloat64(m.traps.WithLabelValues("rejected")); got != 1 || len(em.obs) != 0 {
+		t.Fatalf("rejected %v, observations %v", got, em.obs)
+	}
 }
