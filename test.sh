@@ -41,6 +41,7 @@ if [ "$fuzztime" != "0" ]; then
       echo "test.sh: fuzz target $target in $pkg failed"
       exit 1
     fi
+    echo "  $target ok"
   done
 fi
 echo "test.sh: deployment artefacts (deploy/check)"
