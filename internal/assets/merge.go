@@ -208,10 +208,16 @@ func (s *Service) merge(ctx context.Context, b *batch, into, from *Asset, at Cha
 		case mine == nil:
 			c := *ch
 			c.Conditions = slices.Clone(ch.Conditions)
+			c.SameTime = slices.Clone(ch.SameTime)
 			into.Channels = append(into.Channels, &c)
 		case ch.ObservedAt.After(mine.ObservedAt):
 			*mine = *ch
 			mine.Conditions = slices.Clone(ch.Conditions)
+			mine.SameTime = slices.Clone(ch.SameTime)
+		case ch.ObservedAt.Equal(mine.ObservedAt) && ch.LastID != mine.LastID:
+			// Both records took observations of the same instant: either may be replayed.
+			mine.SameTime = append(mine.SameTime, ch.LastID)
+			mine.SameTime = append(mine.SameTime, ch.SameTime...)
 		}
 	}
 	before := formatRelations(into.Upstream)
