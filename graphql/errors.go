@@ -25,9 +25,15 @@ const (
 type Error struct {
 	Code string
 	Msg  string
+	// cause is what went wrong underneath, for the log only: driver messages are no
+	// business of an API client.
+	cause error
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the underlying cause, if any.
+func (e *Error) Unwrap() error { return e.cause }
 
 // Extensions implements gqlerrors.ExtendedError.
 func (e *Error) Extensions() map[string]any { return map[string]any{"code": e.Code} }

@@ -193,8 +193,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = statusOf(res.Errors)
 	}
 	for _, e := range res.Errors {
-		if c, _ := e.Extensions["code"].(string); c == CodeInternal {
+		switch c, _ := e.Extensions["code"].(string); c {
+		case CodeInternal:
 			h.log.Error("graphql request failed", "operation", op, "err", e.Message)
+		case CodeUnavailable:
+			var ge *Error
+			if errors.As(e.OriginalError(), &ge) && ge.cause != nil {
+				h.log.Warn("graphql request failed: store unavailable", "operation", op, "request_id", reqID, "err", ge.cause)
+			}
 		}
 	}
 	writeJSON(w, status, response{Data: res.Data, Errors: res.Errors})

@@ -16,6 +16,7 @@ import (
 	"github.com/medcmdb/medcmdb/internal/auth"
 	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/store"
 )
 
 type depsKey struct{}
@@ -212,10 +213,12 @@ func internal(err error) error {
 		return errorf(CodeNotFound, "%v", err)
 	case errors.Is(err, incidents.ErrInvalidState):
 		return errorf(CodeBadUserInput, "%v", err)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return errorf(CodeUnavailable, "request timed out: %v", err)
 	case CodeOf(err) != "":
 		return err
+	case store.Unavailable(err):
+		return &Error{Code: CodeUnavailable, Msg: "the store is unavailable: nothing was changed, try again later", cause: err}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return errorf(CodeUnavailable, "request timed out: %v", err)
 	}
 	return errorf(CodeInternal, "%v", err)
 }

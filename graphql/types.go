@@ -249,12 +249,12 @@ func init() {
 					rej[k] = map[string]any{"id": r.ID, "reason": r.Reason}
 				}
 				ids := make([]any, len(res.AssetIDs))
-			for k, id := range res.AssetIDs {
-				if id != "" {
-					ids[k] = id
+				for k, id := range res.AssetIDs {
+					if id != "" {
+						ids[k] = id
+					}
 				}
-			}
-			return map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej, "assetIds": ids}, nil
+				return map[string]any{"accepted": res.Accepted, "duplicates": res.Duplicates, "rejected": rej, "assetIds": ids}, nil
 			},
 		}
 	}, reporter...)

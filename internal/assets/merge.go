@@ -97,7 +97,13 @@ func recordsConflict(a, b *Asset) bool {
 // older than what its channel last applied.
 func seen(a *Asset, o *discovery.Observation) bool {
 	ch := a.channel(o.Collector, o.Source.Channel())
-	return ch != nil && (ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt))
+	if ch == nil {
+		return false
+	}
+	if ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt) {
+		return true
+	}
+	return o.ObservedAt.Equal(ch.ObservedAt) && slices.Contains(ch.SameTime, o.ID)
 }
 
 // survivor follows merges from id to the record that now stands for the device.
@@ -202,10 +208,16 @@ func (s *Service) merge(ctx context.Context, b *batch, into, from *Asset, at Cha
 		case mine == nil:
 			c := *ch
 			c.Conditions = slices.Clone(ch.Conditions)
+			c.SameTime = slices.Clone(ch.SameTime)
 			into.Channels = append(into.Channels, &c)
 		case ch.ObservedAt.After(mine.ObservedAt):
 			*mine = *ch
 			mine.Conditions = slices.Clone(ch.Conditions)
+			mine.SameTime = slices.Clone(ch.SameTime)
+		case ch.ObservedAt.Equal(mine.ObservedAt) && ch.LastID != mine.LastID:
+			// Both records took observations of the same instant: either may be replayed.
+			mine.SameTime = append(mine.SameTime, ch.LastID)
+			mine.SameTime = append(mine.SameTime, ch.SameTime...)
 		}
 	}
 	before := formatRelations(into.Upstream)

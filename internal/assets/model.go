@@ -145,7 +145,11 @@ type Channel struct {
 	ObservedAt time.Time `bson:"observedAt"`
 	ValidUntil time.Time `bson:"validUntil"`
 	LastID     string    `bson:"lastId"`
-	Expired    bool      `bson:"expired,omitempty"`
+	// SameTime holds the ids applied before LastID with the same ObservedAt: a
+	// collector sends several observations of one moment (a reboot EVENT and the
+	// CHANGE of the same poll), and a replay must find each of them already applied.
+	SameTime []string `bson:"sameTime,omitempty"`
+	Expired  bool     `bson:"expired,omitempty"`
 }
 
 // Asset is one real device.
@@ -237,6 +241,7 @@ func (a *Asset) Clone() *Asset {
 	for k, v := range a.Channels {
 		ch := *v
 		ch.Conditions = slices.Clone(v.Conditions)
+		ch.SameTime = slices.Clone(v.SameTime)
 		c.Channels[k] = &ch
 	}
 	return &c

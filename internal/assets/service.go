@@ -330,6 +330,11 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 		a.Channels = append(a.Channels, ch)
 		b.persist[a.ID] = true
 	}
+	if o.ObservedAt.Equal(ch.ObservedAt) && ch.LastID != "" {
+		ch.SameTime = append(ch.SameTime, ch.LastID)
+	} else {
+		ch.SameTime = nil
+	}
 	ch.LastID = o.ID
 	ch.ObservedAt = o.ObservedAt
 	ch.ValidUntil = o.ValidUntil

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -313,6 +314,8 @@ func (c *Control) stats(w http.ResponseWriter, _ *http.Request) {
 		"droppedUnreachable": st.Unreachable.Load(), "badCommunity": st.BadCommunity.Load(),
 		"malformed": st.Malformed.Load(), "v3Reports": st.Reports.Load(),
 		"trapsSent": st.TrapsSent.Load(), "trapErrors": st.TrapErrors.Load(),
+		// The process's own figures, for soak runs that watch it for leaks.
+		"goroutines": runtime.NumGoroutine(), "heapInuseBytes": heapInuse(),
 	}
 	if h := c.sim.hl7.Load(); h != nil {
 		hs := h.Stats()
@@ -324,6 +327,12 @@ func (c *Control) stats(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func heapInuse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
 
 func (c *Control) collectorYAML(w http.ResponseWriter, _ *http.Request) {

@@ -23,6 +23,8 @@ type collectorMetrics struct {
 	lateness     prometheus.Histogram
 	inventories  *prometheus.CounterVec
 	traps        *prometheus.CounterVec
+	emitted      *prometheus.CounterVec
+	delivered    prometheus.Counter
 }
 
 func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
@@ -73,6 +75,14 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 		traps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medcmdb_snmp_traps_total", Help: "SNMP traps by outcome: received, decoded, rejected (bad credentials or garbage), dropped (queue full).",
 		}, []string{"result"}),
+		// Emitted, delivered, dropped and spooled add up: emitted = delivered + dropped
+		// + medcmdb_spool_observations, so a loss would show.
+		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_observations_emitted_total", Help: "Observations the collector produced, by kind.",
+		}, []string{"kind"}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medcmdb_observations_delivered_total", Help: "Observations in batches the cmdb acknowledged (applied, replayed or rejected as invalid).",
+		}),
 	}
 	for _, r := range []string{"success", "failure"} {
 		m.polls.WithLabelValues(r)
@@ -87,6 +97,9 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent, "rejected"} {
 		m.dropped.WithLabelValues(string(k))
 	}
+	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent} {
+		m.emitted.WithLabelValues(string(k))
+	}
 	for _, s := range []State{StateUp, StateDown, StateDegraded} {
 		m.tracked.WithLabelValues(string(s))
 	}
@@ -95,7 +108,8 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.polls, m.pollDuration, m.packets, m.spool, m.dropped, m.tracked,
-			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound, m.late, m.lateness, m.inventories, m.traps)
+			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound, m.late, m.lateness, m.inventories, m.traps,
+			m.emitted, m.delivered)
 	}
 	return m
 }
@@ -121,6 +135,10 @@ func (m *collectorMetrics) setTracked(counts map[State]int) {
 		m.tracked.WithLabelValues(string(s)).Set(float64(n))
 	}
 }
+
+func (m *collectorMetrics) emit(kind Kind) { m.emitted.WithLabelValues(string(kind)).Inc() }
+
+func (m *collectorMetrics) deliveredN(n int) { m.delivered.Add(float64(n)) }
 
 func (m *collectorMetrics) reportDone(ok bool) {
 	if ok {

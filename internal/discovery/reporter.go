@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type Reporter struct {
 	max      int
 	spool    *Spool
 
+	spooled atomic.Int64 // spool length at the last persist or flush
+
 	mu      sync.Mutex
 	queue   []Observation
 	dropped uint64
@@ -48,6 +51,7 @@ func newReporter(s Sender, batch int, interval time.Duration, max int, m *collec
 
 // Emit queues one observation. It never blocks the caller on the network.
 func (r *Reporter) Emit(o Observation) {
+	r.metrics.emit(o.Kind)
 	r.mu.Lock()
 	r.queue = append(r.queue, o)
 	if len(r.queue) > r.max {
@@ -55,7 +59,9 @@ func (r *Reporter) Emit(o Observation) {
 	}
 	n := len(r.queue)
 	r.mu.Unlock()
-	r.metrics.setSpool(n)
+	// The spool's own count is taken under its lock, held across fsync: Emit uses the
+	// reporter's last reading instead, never waiting on the disk.
+	r.metrics.setSpool(n + int(r.spooled.Load()))
 	if n >= r.batch {
 		select {
 		case r.kick <- struct{}{}:
@@ -88,7 +94,9 @@ func (r *Reporter) Pending() int {
 	n := len(r.queue)
 	r.mu.Unlock()
 	if r.spool != nil {
-		n += r.spool.Len()
+		sp := r.spool.Len()
+		r.spooled.Store(int64(sp))
+		n += sp
 	}
 	return n
 }
@@ -104,7 +112,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			r.persist()
-			for r.flushOne(fctx) {
+			for r.flushOne(fctx) == flushMore {
 			}
 			if r.spool != nil {
 				if n := r.spool.Len(); n > 0 {
@@ -124,15 +132,16 @@ func (r *Reporter) Run(ctx context.Context) error {
 			}
 		}
 		r.persist()
-		for {
-			ok := r.flushOne(ctx)
-			if !ok {
-				break
-			}
-			backoff = 0
+		res := r.flushOne(ctx)
+		for res == flushMore {
+			res = r.flushOne(ctx)
 		}
-		if r.Pending() > 0 && ctx.Err() == nil {
+		// Only a failed send backs off: observations that arrived while a batch was
+		// on its way are simply the next batch.
+		if res == flushFailed && ctx.Err() == nil {
 			backoff = nextBackoff(backoff)
+		} else {
+			backoff = 0
 		}
 	}
 }
@@ -178,8 +187,18 @@ func (r *Reporter) persist() {
 	r.metrics.setSpool(r.Pending())
 }
 
-// flushOne sends the head batch; it reports whether a batch was sent and more may follow.
-func (r *Reporter) flushOne(ctx context.Context) bool {
+// flushResult says what one flush did.
+type flushResult int
+
+const (
+	flushIdle   flushResult = iota // nothing to send
+	flushDone                      // sent, nothing more waiting
+	flushMore                      // sent, more waiting
+	flushFailed                    // not delivered: back off and retry
+)
+
+// flushOne sends the head batch.
+func (r *Reporter) flushOne(ctx context.Context) flushResult {
 	if r.spool != nil {
 		return r.flushSpool(ctx)
 	}
@@ -187,14 +206,14 @@ func (r *Reporter) flushOne(ctx context.Context) bool {
 	n := min(len(r.queue), r.batch)
 	if n == 0 {
 		r.mu.Unlock()
-		return false
+		return flushIdle
 	}
 	batch := make([]Observation, n)
 	copy(batch, r.queue[:n])
 	r.mu.Unlock()
 
 	if !r.deliver(ctx, batch) {
-		return false
+		return flushFailed
 	}
 	r.mu.Lock()
 	// The head may have lost refreshes to dropOne while we were sending; remove by id.
@@ -213,30 +232,37 @@ func (r *Reporter) flushOne(ctx context.Context) bool {
 	left := len(r.queue)
 	r.mu.Unlock()
 	r.metrics.setSpool(left)
-	return left > 0
+	return more(left > 0)
+}
+
+func more(m bool) flushResult {
+	if m {
+		return flushMore
+	}
+	return flushDone
 }
 
 // flushSpool sends the batch at the spool's head and commits it once delivered.
-func (r *Reporter) flushSpool(ctx context.Context) bool {
+func (r *Reporter) flushSpool(ctx context.Context) flushResult {
 	batch, next, err := r.spool.Peek(r.batch)
 	if err != nil {
 		r.log.Error("reading the spool", "err", err)
-		return false
+		return flushFailed
 	}
 	if len(batch) == 0 {
-		return false
+		return flushIdle
 	}
 	if !r.deliver(ctx, batch) {
-		return false
+		return flushFailed
 	}
 	if err := r.spool.Commit(next, len(batch)); err != nil {
 		// The batch may be sent again after a restart: ids make that harmless.
 		r.log.Error("moving the spool head", "err", err)
-		return false
+		return flushFailed
 	}
 	left := r.Pending()
 	r.metrics.setSpool(left)
-	return r.spool.Len() > 0
+	return more(r.spool.Len() > 0)
 }
 
 // deliver sends one batch. It reports success; a batch the cmdb refuses as a whole
@@ -269,5 +295,6 @@ func (r *Reporter) deliver(ctx context.Context, batch []Observation) bool {
 		return false
 	}
 	r.metrics.reportDone(true)
+	r.metrics.deliveredN(len(batch))
 	return true
 }

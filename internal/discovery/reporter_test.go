@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,5 +90,51 @@ func TestReporterSpoolsThroughOutageAndRestart(t *testing.T) {
 	// In order, each once, the poison observation isolated and dropped.
 	if got := snd.ids(); got != "a b c d e" {
 		t.Fatalf("delivered %q, want \"a b c d e\"", got)
+	}
+}
+
+// TestReporterKeepsPaceWhileTheCMDBAnswers: with a steady trickle of observations and
+// a cmdb that accepts every batch, each observation goes out within a few flush
+// intervals. (Backoff is for failures: it once grew to 30 s between successful flushes
+// whenever something new had arrived during a send; found by the soak run.)
+func TestReporterKeepsPaceWhileTheCMDBAnswers(t *testing.T) {
+	for _, spooled := range []bool{false, true} {
+		snd := &recordingSender{}
+		r := newReporter(snd, 500, 20*time.Millisecond, 1000, newCollectorMetrics(prometheus.NewRegistry()), testkit.Logger())
+		if spooled {
+			sp, err := OpenSpool(t.TempDir(), 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.spool = sp
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = r.Run(ctx); close(done) }()
+		var worst time.Duration
+		for i := range 150 {
+			o := spoolObs(0, KindRefresh)
+			o.ID = "o" + strconv.Itoa(i)
+			r.Emit(o)
+			sent := time.Now()
+			time.Sleep(5 * time.Millisecond)
+			if i%10 == 9 {
+				// Wait for this one to be delivered and note how long it took.
+				for !strings.HasSuffix(snd.ids(), o.ID) {
+					time.Sleep(time.Millisecond)
+					if time.Since(sent) > 10*time.Second {
+						t.Fatalf("spool=%v: observation %s not delivered after 10 s", spooled, o.ID)
+					}
+				}
+				worst = max(worst, time.Since(sent))
+			}
+		}
+		cancel()
+		<-done
+		// 20 ms flushes: a healthy reporter delivers well within a second even on a
+		// loaded machine; the backoff bug took 4 s and more after a few hundred ms.
+		if worst > 2*time.Second {
+			t.Errorf("spool=%v: an observation waited %s with a healthy cmdb", spooled, worst)
+		}
 	}
 }

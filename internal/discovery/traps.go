@@ -187,7 +187,7 @@ func (t *TrapListener) handle(g *gosnmp.GoSNMP, pkt trapPacket) {
 		t.metrics.trap("rejected")
 		return
 	}
-	tr, err := g.UnmarshalTrap(pkt.data, ver == snmpber.Version3)
+	tr, err := unmarshalTrap(g, pkt.data, ver == snmpber.Version3)
 	if err != nil || tr == nil {
 		t.metrics.trap("rejected")
 		t.log.Debug("undecodable or unauthenticated trap", "from", pkt.from.String(), "err", err)
@@ -208,6 +208,19 @@ func (t *TrapListener) handle(g *gosnmp.GoSNMP, pkt trapPacket) {
 	if o, ok := t.observe(tr, pkt); ok {
 		t.emit.Emit(o)
 	}
+}
+
+// unmarshalTrap decodes a datagram with gosnmp, turning a panic of the decoder into
+// an error: gosnmp v1.47 dereferences nil security parameters on some malformed v3
+// headers (found by FuzzTrapHandle), and garbage on a UDP port must never take the
+// collector down.
+func unmarshalTrap(g *gosnmp.GoSNMP, data []byte, v3 bool) (tr *gosnmp.SnmpPacket, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			tr, err = nil, fmt.Errorf("malformed trap: decoder panicked: %v", v)
+		}
+	}()
+	return g.UnmarshalTrap(data, v3)
 }
 
 // trapInfo is the meaning of a trap, independent of the SNMP version.

@@ -182,25 +182,80 @@ func (e *Engine) Handle(ctx context.Context, outs []assets.Outcome) error {
 	// in the same batch is linked to it.
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
+	now := e.now()
+	var touched []*assets.Asset
 	seen := map[string]bool{}
 	var errs []error
 	for _, o := range outs {
-		if o.Duplicate || o.Asset == nil || seen[o.Asset.ID] {
+		if o.Duplicate || o.Asset == nil {
 			continue
 		}
-		seen[o.Asset.ID] = true
 		// The outcome's snapshot may be older than the registry's when a batch
 		// touched the asset twice; the registry has the last word.
 		a := o.Asset
 		if cur, ok := e.assets.Get(a.ID); ok {
 			a = cur
 		}
+		if !seen[a.ID] {
+			seen[a.ID] = true
+			touched = append(touched, a)
+		}
+		errs = append(errs, e.edges(ctx, a, o, now))
+	}
+	for _, a := range touched {
 		if err := e.reconcile(ctx, a); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, e.notifyDue(ctx, e.now()))
 	return errors.Join(errs...)
+}
+
+// edges steps the conditions one observation raised or cleared, at the time the
+// collector observed them (e.wmu held). A batch can hold a whole failure: a collector
+// replaying its spool after the cmdb was away sends "down" and "up" together, and
+// reconciling only the final state would lose an incident that an uninterrupted cmdb
+// opened. Event time keeps holds and flap windows as long as they really were.
+func (e *Engine) edges(ctx context.Context, a *assets.Asset, o assets.Outcome, now time.Time) error {
+	if len(o.Raised) == 0 && len(o.Cleared) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, c := range o.Raised {
+		errs = append(errs, e.step(ctx, a, c, true, e.edgeTime(a.ID, c, o, now)))
+	}
+	for _, c := range o.Cleared {
+		at := e.edgeTime(a.ID, c, o, now)
+		if tr := e.track[a.ID][c]; tr != nil && tr.active {
+			// A hold that ran out while the condition was still active opens its
+			// incident before the condition clears, as Tick would have done.
+			errs = append(errs, e.step(ctx, a, c, true, at))
+		}
+		errs = append(errs, e.step(ctx, a, c, false, at))
+	}
+	return errors.Join(errs...)
+}
+
+// edgeTime is when an observation changed a condition: its observedAt, never in the
+// future and never before the condition's last recorded change (e.wmu held).
+func (e *Engine) edgeTime(assetID, cond string, o assets.Outcome, now time.Time) time.Time {
+	at := now
+	if o.Observation != nil && !o.Observation.ObservedAt.IsZero() && o.Observation.ObservedAt.Before(now) {
+		at = o.Observation.ObservedAt
+	}
+	if tr := e.track[assetID][cond]; tr != nil {
+		last := tr.since
+		if tr.clearSince.After(last) {
+			last = tr.clearSince
+		}
+		if n := len(tr.edges); n > 0 && tr.edges[n-1].After(last) {
+			last = tr.edges[n-1]
+		}
+		if at.Before(last) {
+			at = last
+		}
+	}
+	return at
 }
 
 // Run drives the time-based transitions every second and reconciles every asset on

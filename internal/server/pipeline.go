@@ -24,6 +24,7 @@ type pipeline struct {
 	fleet     *fleet.Tracker // hears the collectors' reports; nil in tests
 	// observe, when set, sees every applied batch before the incident engine does.
 	observe func(context.Context, []assets.Outcome)
+	applied *prometheus.CounterVec
 }
 
 func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Registerer, log *slog.Logger) *pipeline {
@@ -35,7 +36,15 @@ func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Register
 	for _, s := range []discovery.Source{discovery.SourceSNMPPoll, discovery.SourceSNMPSweep, discovery.SourceSNMPTrap, discovery.SourceHL7, discovery.SourceImport, "invalid"} {
 		p.received.WithLabelValues(string(s))
 	}
-	reg.MustRegister(p.received)
+	// received counts every delivery attempt; applied says what became of the valid
+	// ones once persisted: applied (first time) or duplicate (a collector's replay).
+	p.applied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medcmdb_observations_applied_total", Help: "Valid observations persisted, by result: applied, or duplicate (already applied: a replay).",
+	}, []string{"result"})
+	for _, r := range []string{"applied", "duplicate"} {
+		p.applied.WithLabelValues(r)
+	}
+	reg.MustRegister(p.received, p.applied)
 	return p
 }
 
@@ -85,6 +94,8 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 	if p.observe != nil {
 		p.observe(ctx, outs)
 	}
+	p.applied.WithLabelValues("applied").Add(float64(res.Accepted))
+	p.applied.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	// Incidents converge on the engine's next pass if this fails: the assets are
 	// already right, so the batch counts as applied.
 	if err := p.incidents.Handle(ctx, outs); err != nil {

@@ -73,6 +73,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.Embedded {
 		// FerretDB serialises SQLite writes; a few connections are all it can use.
 		opts.SetMaxPoolSize(16)
+		// Each connection costs the embedded FerretDB three goroutines and its buffers
+		// in this process: let the pool shrink back after a burst (found by the soak).
+		opts.SetMaxConnIdleTime(2 * time.Minute)
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
