@@ -314,7 +314,7 @@ func (r *outageRig) checkTrails(start time.Time, fs []failure) {
 }
 
 // scrape reads a Prometheus text exposition into series → value.
-func scrape(url string) (map[string]float64, error) {
+func scrapeURL(url string) (map[string]float64, error) {
 	resp, err := http.Get(url)
 	if err != nil {
 		return nil, err
@@ -361,7 +361,7 @@ func sum(m map[string]float64, name string) float64 {
 // nothing was dropped.
 func (r *outageRig) checkCollectorAccounts() map[string]float64 {
 	r.t.Helper()
-	first, err := scrape(r.metrics)
+	first, err := scrapeURL(r.metrics)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -369,7 +369,7 @@ func (r *outageRig) checkCollectorAccounts() map[string]float64 {
 	var m map[string]float64
 	testkit.Eventually(r.t, 30*time.Second, func() error {
 		var err error
-		if m, err = scrape(r.metrics); err != nil {
+		if m, err = scrapeURL(r.metrics); err != nil {
 			return err
 		}
 		delivered := sum(m, "medcmdb_observations_delivered_total")

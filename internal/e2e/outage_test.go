@@ -64,7 +64,7 @@ func TestCMDBOutage(t *testing.T) {
 	go func() {
 		var peak float64
 		for time.Since(killed) < outage-time.Second {
-			if m, err := scrape(r.metrics); err == nil {
+			if m, err := scrapeURL(r.metrics); err == nil {
 				peak = max(peak, m["medcmdb_spool_observations"])
 			}
 			time.Sleep(time.Second)
@@ -106,7 +106,7 @@ func TestCMDBOutage(t *testing.T) {
 	if !strings.Contains(r.collector.Output(), "sending observations to cmdb") {
 		t.Error("the collector did not log its failed deliveries")
 	}
-	cm, err := scrape(r.cmdbURL + "/metrics")
+	cm, err := scrapeURL(r.cmdbURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

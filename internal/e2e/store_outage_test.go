@@ -86,7 +86,7 @@ func TestStoreOutage(t *testing.T) {
 		}
 		return nil
 	})
-	if m, err := scrape(r.cmdbURL + "/metrics"); err != nil || m["medcmdb_store_up"] != 0 {
+	if m, err := scrapeURL(r.cmdbURL + "/metrics"); err != nil || m["medcmdb_store_up"] != 0 {
 		t.Errorf("medcmdb_store_up while the store is down: %v (%v)", m["medcmdb_store_up"], err)
 	}
 	if _, err := r.statuses(); err != nil {
@@ -123,7 +123,7 @@ func TestStoreOutage(t *testing.T) {
 	}
 	// The collector's reports fail with 503 and it spools.
 	testkit.Eventually(t, 30*time.Second, func() error {
-		m, err := scrape(r.metrics)
+		m, err := scrapeURL(r.metrics)
 		if err != nil {
 			return err
 		}
@@ -163,7 +163,7 @@ func TestStoreOutage(t *testing.T) {
 	r.waitAllUp(30 * time.Second)
 	r.checkTrails(start, fs)
 	m := r.checkCollectorAccounts()
-	cm, err := scrape(r.cmdbURL + "/metrics")
+	cm, err := scrapeURL(r.cmdbURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
