@@ -276,7 +276,15 @@ func (s *Server) expireLoop(ctx context.Context) {
 				continue
 			}
 			if len(outs) > 0 {
-				s.log.Info("observations expired", "assets", len(outs))
+				// A device seen through several channels (SNMP and HL7, or two
+				// collectors) can lose one and keep its status: say how many changed.
+				changed := 0
+				for _, o := range outs {
+					if o.Asset.Status != o.StatusBefore {
+						changed++
+					}
+				}
+				s.log.Info("observations expired", "assets", len(outs), "status_changed", changed)
 				if err := s.incidents.Handle(ctx, outs); err != nil {
 					s.log.Warn("updating incidents after expiry", "err", err)
 				}
