@@ -50,6 +50,9 @@ type devInventory struct {
 	uplinks     map[int]string // ifIndex -> port name; sticky, since a down uplink loses its LLDP entry
 	downUplinks []string
 	nbr         *Neighbor
+	// upstream is the device nbr names (the switch this device is plugged into),
+	// when this collector polls it.
+	upstream *device
 }
 
 // health derives the reported state and the full condition list (p.mu held).
@@ -240,7 +243,7 @@ func (p *Poller) applyInventory(d *device, r *invReading, now time.Time) []Obser
 
 	affected := p.topo.update(p, d, r)
 	var out []Observation
-	inv.nbr = p.topo.neighborFor(p, d)
+	inv.nbr, inv.upstream = p.topo.neighborFor(p, d)
 	var nbrAfter Neighbor
 	if inv.nbr != nil {
 		nbrAfter = *inv.nbr
@@ -254,7 +257,8 @@ func (p *Poller) applyInventory(d *device, r *invReading, now time.Time) []Obser
 		if o == d || o.inv == nil {
 			continue
 		}
-		nb := p.topo.neighborFor(p, o)
+		nb, up := p.topo.neighborFor(p, o)
+		o.inv.upstream = up
 		if !sameNeighbor(o.inv.nbr, nb) {
 			o.inv.nbr = nb
 			out = append(out, p.observation(o, KindChange, SourceSNMPPoll, now))

@@ -25,6 +25,7 @@ type collectorMetrics struct {
 	traps        *prometheus.CounterVec
 	emitted      *prometheus.CounterVec
 	delivered    prometheus.Counter
+	upstream     prometheus.Counter
 }
 
 func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
@@ -83,6 +84,9 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "medcmdb_observations_delivered_total", Help: "Observations in batches the cmdb acknowledged (applied, replayed or rejected as invalid).",
 		}),
+		upstream: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_upstream_confirmations_total", Help: "Switches polled ahead of their turn because a device behind them stopped answering.",
+		}),
 	}
 	for _, r := range []string{"success", "failure"} {
 		m.polls.WithLabelValues(r)
@@ -109,7 +113,7 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	if reg != nil {
 		reg.MustRegister(m.polls, m.pollDuration, m.packets, m.spool, m.dropped, m.tracked,
 			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound, m.late, m.lateness, m.inventories, m.traps,
-			m.emitted, m.delivered)
+			m.emitted, m.delivered, m.upstream)
 	}
 	return m
 }
@@ -122,6 +126,8 @@ func (m *collectorMetrics) pollDone(ok bool, d time.Duration) {
 	}
 	m.pollDuration.Observe(d.Seconds())
 }
+
+func (m *collectorMetrics) upstreamConfirm() { m.upstream.Inc() }
 
 func (m *collectorMetrics) packetSent()    { m.packets.WithLabelValues("sent").Inc() }
 func (m *collectorMetrics) packetRetried() { m.packets.WithLabelValues("retry").Inc() }

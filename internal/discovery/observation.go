@@ -115,6 +115,11 @@ type Observation struct {
 	// Clinical is true when the device answered on a range marked clinical in the
 	// collector's configuration: an unknown device there is a security concern.
 	Clinical bool `json:"clinical,omitempty"`
+	// UpstreamAnsweredAt, on a DOWN, is when the device's upstream switch (its
+	// CONNECTED_TO neighbour) last answered a poll, set only when that was after this
+	// device stopped answering: the switch is alive, so the failure is the device's
+	// own and the cmdb need not wait to see whether the switch fails too.
+	UpstreamAnsweredAt *time.Time `json:"upstreamAnsweredAt,omitempty"`
 }
 
 // Address is where a device answered.

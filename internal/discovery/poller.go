@@ -61,6 +61,8 @@ type device struct {
 	index    int32 // heap index, -1 while being polled
 
 	next          int64 // unix nanoseconds
+	lastOK        int64 // when it last answered a poll
+	failingSince  int64 // when the first of the failed polls in a row gave up; 0 while it answers
 	lastReported  int64
 	nextInventory int64
 	lastUpTime    time.Duration
@@ -406,6 +408,13 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 
 	now := p.now()
 	p.mu.Lock()
+	if err != nil && d.failingSince == 0 {
+		// From when the device was found silent, not from when that poll began: a
+		// switch answer that came while the device's poll was still waiting does not
+		// show the switch outlived the device.
+		d.failingSince = now.UnixNano()
+		p.confirmUpstream(d, now)
+	}
 	if err != nil && fast && timeout < p.cfg.SNMP.Timeout {
 		// Hand over: the suspect lane polls again at once with the full timeout,
 		// retries and credentials; nothing is counted as failed yet.
@@ -459,6 +468,43 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 	}
 }
 
+// confirmUpstream polls the switch a device is plugged into now rather than at its
+// turn, when the device has just stopped answering and the switch has not answered
+// since (p.mu held). By the time the device is confirmed DOWN, the collector then
+// knows whether the switch is alive (the DOWN carries UpstreamAnsweredAt and the cmdb
+// notifies at once) or failing too (its own confirmation has started early, and the
+// cmdb correlates the device under it).
+func (p *Poller) confirmUpstream(d *device, now time.Time) {
+	if d.inv == nil {
+		return
+	}
+	up := d.inv.upstream
+	if up == nil || up == d || up.state != StateUp || up.failures > 0 || up.lastOK >= d.failingSince {
+		return
+	}
+	if up.index < 0 || int(up.lane) != laneLive || up.next <= now.UnixNano() {
+		return // being polled, failing already, or due anyway
+	}
+	up.next = now.UnixNano()
+	heap.Fix(&p.lanes[laneLive].queue, int(up.index))
+	p.metrics.upstreamConfirm()
+	p.signal(laneLive)
+}
+
+// upstreamAnswered is when d's switch last answered, if that was after d stopped
+// answering and the switch is not failing (p.mu held).
+func (p *Poller) upstreamAnswered(d *device) *time.Time {
+	if d.inv == nil || d.inv.upstream == nil || d.failingSince == 0 {
+		return nil
+	}
+	up := d.inv.upstream
+	if up.state != StateUp || up.failures > 0 || up.lastOK < d.failingSince {
+		return nil
+	}
+	t := time.Unix(0, up.lastOK).UTC()
+	return &t
+}
+
 // lateAfter is how late a poll may start before it counts as late.
 func (p *Poller) lateAfter() time.Duration {
 	return min(time.Second, p.cfg.SNMP.PollInterval/10)
@@ -506,7 +552,9 @@ func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []O
 			d.state = StateDown
 			p.log.Info("device down", "target", d.addr.String(), "name", d.sys.Name, "failures", d.failures, "err", err)
 			p.setReported(d)
-			out = append(out, p.observation(d, KindChange, SourceSNMPPoll, now))
+			o := p.observation(d, KindChange, SourceSNMPPoll, now)
+			o.UpstreamAnsweredAt = p.upstreamAnswered(d)
+			out = append(out, o)
 			d.lastReported = now.UnixNano()
 		}
 	} else {
@@ -515,6 +563,8 @@ func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []O
 		identityChanged := sys.Name != d.sys.Name || sys.Descr != d.sys.Descr || sys.ObjectID != d.sys.ObjectID || sys.Location != d.sys.Location
 		rebooted := d.lastUpTime > 0 && sys.UpTime < d.lastUpTime && !wasDown && d.lastUpTime < uptimeWrap
 		d.failures = 0
+		d.failingSince = 0
+		d.lastOK = now.UnixNano()
 		if identityChanged {
 			d.sys = sys
 			d.fp = p.fingerprint(sys)

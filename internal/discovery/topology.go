@@ -156,19 +156,20 @@ func (t *topology) update(p *Poller, sw *device, r *invReading) []*device {
 	return out
 }
 
-// neighborFor returns the switch port a device is connected to, or nil.
-func (t *topology) neighborFor(p *Poller, d *device) *Neighbor {
+// neighborFor returns the switch port a device is connected to and that switch, or
+// nil, nil.
+func (t *topology) neighborFor(p *Poller, d *device) (*Neighbor, *device) {
 	for _, m := range t.usableMACs(d) {
 		if ref, ok := t.access[m]; ok && ref.sw != d {
-			return ref.neighbor()
+			return ref.neighbor(), ref.sw
 		}
 	}
 	if d.sys.Name != "" {
 		if ref, ok := t.byName[strings.ToLower(d.sys.Name)]; ok && ref.sw != d {
-			return ref.neighbor()
+			return ref.neighbor(), ref.sw
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func (r portRef) neighbor() *Neighbor {
