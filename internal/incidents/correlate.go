@@ -90,6 +90,28 @@ func (e *Engine) suppressor(a *assets.Asset, condition, self string) (string, st
 	return e.sameDevice(a, condition, self)
 }
 
+// upstreamAlive reports whether the collector showed that condition on a cannot be
+// explained by an upstream failure (e.wmu held): its switch answered after the device
+// went silent, and the switch is the only kind of upstream that could explain the
+// condition (a manual POWERED_BY or DEPENDS_ON relation still needs the wait).
+func (e *Engine) upstreamAlive(a *assets.Asset, condition string) bool {
+	tr := e.track[a.ID][condition]
+	if tr == nil || !tr.upstreamAnswered {
+		return false
+	}
+	found := false
+	for _, r := range a.Upstream {
+		if r.Target == a.ID || !explains(r.Kind, condition) {
+			continue
+		}
+		if r.Kind != assets.RelConnectedTo {
+			return false
+		}
+		found = true
+	}
+	return found
+}
+
 // sameDevice links a second "down" condition of one device (HL7 heartbeat lost while
 // SNMP is unreachable) to the device's own notified incident for the first: one
 // failure, one notification. The later condition is recorded, suppressed, never

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
 )
 
@@ -297,5 +298,53 @@ func TestSecondDownConditionOfOneDeviceIsSuppressedUnderTheFirst(t *testing.T) {
 	h, _ := r.e.Get(hl7.ID)
 	if h.Suppressed || len(r.sink.events(hl7.ID)) == 0 {
 		t.Fatalf("after the first condition cleared: hl7 suppressed=%v, notifications %v", h.Suppressed, r.sink.events(hl7.ID))
+	}
+}
+
+// TestSwitchSeenAliveSkipsTheCorrelationWait: the collector says the device's switch
+// answered after the device went silent, so the failure is the device's own and
+// reaches the service desk without the correlation wait. Without that word, or with
+// another kind of upstream (power) that could still explain it, the wait stays.
+func TestSwitchSeenAliveSkipsTheCorrelationWait(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		answered bool
+		rels     []assets.Relation
+		wait     bool
+	}{
+		{"switch answered", true, []assets.Relation{rel(assets.RelConnectedTo, "sw")}, false},
+		{"no word on the switch", false, []assets.Relation{rel(assets.RelConnectedTo, "sw")}, true},
+		{"switch answered, but a UPS could explain it", true, []assets.Relation{rel(assets.RelConnectedTo, "sw"), rel(assets.RelPoweredBy, "ups")}, true},
+		{"switch answered; the HL7 gateway does not explain SNMP", true, []assets.Relation{rel(assets.RelConnectedTo, "sw"), rel(assets.RelReportsThrough, "gw")}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, "")
+			r.src.set(asset("sw", assets.ClassNetworkSwitch, "ICU"))
+			r.src.set(asset("ups", assets.ClassUPS, "ICU"))
+			r.src.set(asset("gw", assets.ClassHL7Gateway, "ICU"))
+			mon := withUpstream(asset("mon", assets.ClassPatientMonitor, "ICU", "snmp.unreachable"), c.rels...)
+			r.src.set(mon)
+			o := &discovery.Observation{ID: "o1", Collector: "c", ObservedAt: r.clk.Now(), State: discovery.StateDown,
+				Condition: "snmp.unreachable", Conditions: []string{"snmp.unreachable"}}
+			if c.answered {
+				at := r.clk.Now().Add(-time.Second)
+				o.UpstreamAnsweredAt = &at
+			}
+			if err := r.e.Handle(r.ctx, []assets.Outcome{{Observation: o, Asset: mon, StatusBefore: assets.StatusOperational, Raised: []string{"snmp.unreachable"}}}); err != nil {
+				t.Fatal(err)
+			}
+			r.tick()
+			inc := r.openOf("mon")
+			if got := inc.NotifyAt.After(inc.OpenedAt); got != c.wait {
+				t.Fatalf("waits=%v (notifyAt %v, opened %v), want %v", got, inc.NotifyAt, inc.OpenedAt, c.wait)
+			}
+			if ev := r.sink.events(inc.ID); c.wait == (len(ev) > 0) {
+				t.Fatalf("notifications at once: %v (wait=%v)", ev, c.wait)
+			}
+			r.advance(p5s)
+			if ev := r.sink.events(inc.ID); !slices.Equal(ev, []string{"opened"}) {
+				t.Fatalf("notifications after the wait %v, want opened", ev)
+			}
+		})
 	}
 }

@@ -67,6 +67,10 @@ type tracker struct {
 	since      time.Time // became active
 	clearSince time.Time // became clear
 	edges      []time.Time
+	// upstreamAnswered: the observation that raised the condition says the device's
+	// switch answered after the device went silent (discovery.Observation.
+	// UpstreamAnsweredAt), so no correlation wait is needed.
+	upstreamAnswered bool
 }
 
 // EngineOptions are the engine's collaborators.
@@ -222,7 +226,9 @@ func (e *Engine) edges(ctx context.Context, a *assets.Asset, o assets.Outcome, n
 	}
 	var errs []error
 	for _, c := range o.Raised {
-		errs = append(errs, e.step(ctx, a, c, true, e.edgeTime(a.ID, c, o, now)))
+		at := e.edgeTime(a.ID, c, o, now)
+		e.tracker(a.ID, c, true, at).upstreamAnswered = o.Observation != nil && o.Observation.UpstreamAnsweredAt != nil
+		errs = append(errs, e.step(ctx, a, c, true, at))
 	}
 	for _, c := range o.Cleared {
 		at := e.edgeTime(a.ID, c, o, now)

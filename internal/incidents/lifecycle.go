@@ -97,7 +97,7 @@ func (e *Engine) openIncident(ctx context.Context, a *assets.Asset, condition st
 		Version: 1, UpdatedAt: now,
 	}
 	inc.Dependents = len(e.dependents(a.ID))
-	if len(a.Upstream) > 0 {
+	if len(a.Upstream) > 0 && !e.upstreamAlive(a, condition) {
 		// Its upstream may fail too and be seen a little later: wait for it.
 		inc.NotifyAt = now.Add(e.policy.Correlation.Wait)
 	}
