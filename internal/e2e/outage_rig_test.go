@@ -32,6 +32,7 @@ type outageRig struct {
 	g         *testkit.GraphQL
 	collector *testkit.Proc
 	metrics   string // the collector's /metrics URL
+	poll      string // the collector's poll interval (default 2s)
 }
 
 // freeTCPAddr returns a loopback address nothing listens on now.
@@ -83,10 +84,15 @@ func (r *outageRig) startCMDB() {
 }
 
 // startCollector runs the collector binary over the simulated hospital: polls every
-// 2 s, a device is DOWN after 2 failed polls, observations spooled on disk.
+// r.poll (2 s by default), a device is DOWN after 2 failed polls, observations spooled
+// on disk.
 func (r *outageRig) startCollector() {
 	r.t.Helper()
-	snmp := fmt.Sprintf("snmp:\n  port: %d\n  timeout: 500ms\n  retries: 0\n  poll_interval: 2s\n  down_after: 2\n  discovery_schedule: \"@every 1h\"\n", r.sim.Port())
+	poll := r.poll
+	if poll == "" {
+		poll = "2s"
+	}
+	snmp := fmt.Sprintf("snmp:\n  port: %d\n  timeout: 500ms\n  retries: 0\n  poll_interval: %s\n  down_after: 2\n  discovery_schedule: \"@every 1h\"\n", r.sim.Port(), poll)
 	ranges := strings.Replace(r.h.CollectorRanges(r.sim.Port()), fmt.Sprintf("snmp:\n  port: %d\n", r.sim.Port()), snmp, 1)
 	cfg := filepath.Join(r.t.TempDir(), "collector.yaml")
 	writeFile(r.t, cfg, fmt.Sprintf("site: outage\nname: outage-collector\ncmdb: {url: %s, token: %s, flush_interval: 500ms}\nspool_dir: %s\n%s",
