@@ -134,7 +134,7 @@ func TestStoreOutage(t *testing.T) {
 	})
 
 	time.Sleep(time.Until(killed.Add(outage)))
-	st = startStore()
+	startStore() // testkit stops it at cleanup
 	t.Logf("store restarted after %.1fs", time.Since(killed).Seconds())
 	recovered := testkit.Eventually(t, 30*time.Second, func() error {
 		resp, err := http.Get(r.cmdbURL + "/readyz")
