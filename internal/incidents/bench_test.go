@@ -3,6 +3,7 @@ package incidents_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -123,4 +124,71 @@ func BenchmarkDownToVisible(b *testing.B) {
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(pct(0.5), "p50_ms")
 	b.ReportMetric(pct(0.99), "p99_ms")
+}
+
+// BenchmarkRetainedMemory says what the cmdb keeps in memory per incident, as a soak
+// sees it: monitors fail and recover, 1,000 at a time, each device once (each opens
+// and resolves an incident and adds two status changes to its asset's history), and
+// the live heap is read after a GC. Then retention prunes the resolved incidents: what
+// remains above the heap before any failure is the asset history (two status changes
+// per failure), kept for ever by design. The first
+// thousand are the warm-up. Run with -benchtime 1x.
+func BenchmarkRetainedMemory(b *testing.B) {
+	ctx := context.Background()
+	const rounds = 3
+	for b.Loop() {
+		svc, e, ips := benchRig(b, 1000*(rounds+1))
+		round := func(devs []string) {
+			for _, down := range []bool{true, false} {
+				for lo := 0; lo < len(devs); lo += 100 {
+					var batch []discovery.Observation
+					for _, ip := range devs[lo : lo+100] {
+						batch = append(batch, poll(ip, down))
+					}
+					outs, err := svc.Apply(ctx, batch, "bench")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := e.Handle(ctx, outs); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		hPre := liveHeap()
+		round(ips[:1000])
+		h0 := liveHeap()
+		_, before := e.List(incidents.Filter{}, 0, 0)
+		for k := 1; k <= rounds; k++ {
+			round(ips[k*1000 : (k+1)*1000])
+		}
+		h1 := liveHeap()
+		_, total := e.List(incidents.Filter{}, 0, 0)
+		n := total - before
+		if n != rounds*1000 {
+			b.Fatalf("%d incidents from %d devices failing once each", n, rounds*1000)
+		}
+		pruned, err := e.Prune(ctx, time.Now().Add(time.Hour))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if pruned < n {
+			b.Fatalf("retention pruned %d of %d resolved incidents", pruned, n)
+		}
+		h2 := liveHeap()
+		b.ReportMetric(float64(h1-h0)/float64(n), "B/incident_kept")
+		// Every device failed once and all their incidents are gone now: the heap is
+		// compared with the one before any failure.
+		b.ReportMetric((float64(h2)-float64(hPre))/(1<<20), "MiB_after_retention_vs_before")
+		b.ReportMetric(float64(h1-h0)/(1<<20), "MiB_grown")
+	}
+}
+
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	for range 2 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
