@@ -1,7 +1,8 @@
 // Command soak runs the cmdb, a collector and the device simulator as three processes
 // for a long time with random device failures, and samples each process every minute:
-// goroutines, Go heap in use, RSS, and the observation accounts (emitted and delivered
-// by the collector, received, applied and replayed by the cmdb). At the end it stops
+// goroutines, live heap after each garbage collection (GODEBUG=gctrace=1 in the
+// process's log), Go heap in use, RSS, and the observation accounts (emitted and
+// delivered by the collector, received, applied and replayed by the cmdb). At the end it stops
 // the failures, waits for the collector's spool to drain, checks that nothing was lost,
 // fits a line through each resource series after the warm-up, and writes a Markdown
 // report (bench/soak.md).
@@ -43,6 +44,9 @@ type options struct {
 	out          string
 	work         string
 	dumpStacks   bool
+	// incidentBytes is what the cmdb keeps in memory per incident until retention
+	// prunes it (BenchmarkRetainedMemory in internal/incidents): data, not a leak.
+	incidentBytes float64
 }
 
 func main() {
@@ -55,6 +59,7 @@ func main() {
 	flag.DurationVar(&o.eventEvery, "event-every", 4*time.Second, "one random failure this often")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed of the failures")
 	flag.StringVar(&o.out, "out", "", "write the Markdown report here (default: stdout)")
+	flag.Float64Var(&o.incidentBytes, "incident-bytes", 2600, "bytes the cmdb keeps per incident until retention (go test ./internal/incidents -bench RetainedMemory -benchtime 1x); allowed for in the cmdb's live-heap trend")
 	flag.BoolVar(&o.dumpStacks, "dump-stacks", false, "end the cmdb with SIGQUIT and summarise its goroutines by creator in the report")
 	flag.StringVar(&o.work, "work-dir", "", "binaries, data, spool and logs (default: a temporary directory, removed at the end)")
 	flag.Parse()
@@ -237,6 +242,48 @@ type proc struct {
 	log  string
 	done chan struct{}
 	err  error
+
+	gcOffset int64   // how far gcTrace has read the log
+	gcLive   float64 // the last live heap seen, bytes
+}
+
+// gcLine is a gctrace line: "gc 12 @3.4s 2%: ... ms cpu, 41->43->35 MB, 48 MB goal, ...";
+// the third figure is the heap marked live by that collection.
+var gcLine = regexp.MustCompile(`(?m)^gc \d+ @[\d.]+s \d+%: .* (\d+)->(\d+)->(\d+) MB, \d+ MB goal`)
+
+// gcTrace returns the lowest live heap (bytes) of the collections logged since the
+// previous call, or the last one seen when there was none, and how many there were.
+func (p *proc) gcTrace() (float64, int) {
+	f, err := os.Open(p.log)
+	if err != nil {
+		return p.gcLive, 0
+	}
+	defer f.Close()
+	if _, err := f.Seek(p.gcOffset, io.SeekStart); err != nil {
+		return p.gcLive, 0
+	}
+	b, _ := io.ReadAll(f)
+	// Only whole lines: a line being written is read next time.
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[:i+1]
+	} else {
+		b = nil
+	}
+	p.gcOffset += int64(len(b))
+	low, n := 0.0, 0
+	for _, m := range gcLine.FindAllSubmatch(b, -1) {
+		v, _ := strconv.ParseFloat(string(m[3]), 64)
+		v *= 1 << 20
+		if n == 0 || v < low {
+			low = v
+		}
+		p.gcLive = v
+		n++
+	}
+	if n == 0 {
+		return p.gcLive, 0
+	}
+	return low, n
 }
 
 func startProc(ctx context.Context, work, name, bin string, args ...string) (*proc, error) {
@@ -247,6 +294,9 @@ func startProc(ctx context.Context, work, name, bin string, args ...string) (*pr
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// Each collection prints the live heap it found: the one memory figure that is not
+	// blurred by where between two collections a sample falls.
+	cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -510,6 +560,8 @@ type sample struct {
 	at                    time.Duration
 	goroutines            [3]float64 // cmdb, collector, devicesim
 	heap                  [3]float64 // bytes in use
+	live                  [3]float64 // lowest live heap after a collection since the last sample
+	gcs                   [3]int
 	rss                   [3]float64
 	threads               [3]int
 	sockets               [3]int
@@ -548,6 +600,7 @@ func (s *soak) take(start time.Time) *sample {
 	}
 	sm.goroutines[2], sm.heap[2] = st.Goroutines, st.HeapInuseBytes
 	for i, p := range s.procs {
+		sm.live[i], sm.gcs[i] = p.gcTrace()
 		rss, th := p.rss()
 		sm.rss[i], sm.threads[i] = float64(rss), th
 		sm.sockets[i] = p.sockets()
@@ -573,8 +626,9 @@ func (s *soak) take(start time.Time) *sample {
 	s.mu.Lock()
 	s.samples = append(s.samples, sm)
 	s.mu.Unlock()
-	logf("%5.1f min: sockets %d/%d/%d goroutines %v/%v/%v heap %.0f/%.0f/%.0f MiB rss %.0f/%.0f/%.0f MiB; emitted %.0f delivered %.0f applied %.0f dup %.0f spool %.0f incidents %.0f (open %.0f) %v",
-		sm.at.Minutes(), sm.sockets[0], sm.sockets[1], sm.sockets[2], sm.goroutines[0], sm.goroutines[1], sm.goroutines[2], mib(sm.heap[0]), mib(sm.heap[1]), mib(sm.heap[2]),
+	logf("%5.1f min: sockets %d/%d/%d goroutines %v/%v/%v live %.0f/%.0f/%.0f heap %.0f/%.0f/%.0f MiB rss %.0f/%.0f/%.0f MiB; emitted %.0f delivered %.0f applied %.0f dup %.0f spool %.0f incidents %.0f (open %.0f) %v",
+		sm.at.Minutes(), sm.sockets[0], sm.sockets[1], sm.sockets[2], sm.goroutines[0], sm.goroutines[1], sm.goroutines[2],
+		mib(sm.live[0]), mib(sm.live[1]), mib(sm.live[2]), mib(sm.heap[0]), mib(sm.heap[1]), mib(sm.heap[2]),
 		mib(sm.rss[0]), mib(sm.rss[1]), mib(sm.rss[2]), sm.emitted, sm.delivered, sm.applied, sm.duplicates, sm.spool, sm.incidents, sm.openIncidents, sm.errs)
 	return sm
 }
