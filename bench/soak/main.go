@@ -563,6 +563,8 @@ type sample struct {
 	live                  [3]float64 // lowest live heap after a collection since the last sample
 	gcs                   [3]int
 	rss                   [3]float64
+	idle                  [3]float64 // Go heap idle but not yet returned to the OS (counted in RSS)
+	goHeld                [3]float64 // what the Go runtime holds from the OS (sys − released)
 	threads               [3]int
 	sockets               [3]int
 	emitted, delivered    float64 // collector
@@ -597,6 +599,8 @@ func (s *soak) take(start time.Time) *sample {
 	for i, m := range []map[string]float64{cm, colm} {
 		sm.goroutines[i] = m["go_goroutines"]
 		sm.heap[i] = m["go_memstats_heap_inuse_bytes"]
+		sm.idle[i] = max(m["go_memstats_heap_idle_bytes"]-m["go_memstats_heap_released_bytes"], 0)
+		sm.goHeld[i] = m["go_memstats_sys_bytes"] - m["go_memstats_heap_released_bytes"]
 	}
 	sm.goroutines[2], sm.heap[2] = st.Goroutines, st.HeapInuseBytes
 	for i, p := range s.procs {
