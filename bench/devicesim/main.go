@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/medcmdb/medcmdb/bench/internal/procfs"
 	"github.com/medcmdb/medcmdb/internal/devicesim"
 )
 
@@ -103,12 +103,12 @@ func run(n int, dur, idle time.Duration, workers, v3workers int, bin string) err
 	pid := cmd.Process.Pid
 	fmt.Printf("| phase | figure |\n| --- | --- |\n")
 	fmt.Printf("| start (exec → last device answers) | %s (in-process: %s) |\n", wall.Round(time.Millisecond), inProcess)
-	fmt.Printf("| RSS after start | %s (%.0f B/device) |\n", mib(rss(pid)), float64(rss(pid))/float64(n))
+	fmt.Printf("| RSS after start | %s (%.0f B/device) |\n", mib(procfs.RSS(pid)), float64(procfs.RSS(pid))/float64(n))
 
-	t0 := cpuTicks(pid)
+	t0 := procfs.CPUTicks(pid)
 	time.Sleep(idle)
-	fmt.Printf("| idle CPU over %s | %.2f %% of one core |\n", idle, 100*float64(cpuTicks(pid)-t0)/100/idle.Seconds())
-	fmt.Printf("| RSS at idle | %s |\n", mib(rss(pid)))
+	fmt.Printf("| idle CPU over %s | %.2f %% of one core |\n", idle, 100*float64(procfs.CPUTicks(pid)-t0)/100/idle.Seconds())
+	fmt.Printf("| RSS at idle | %s |\n", mib(procfs.RSS(pid)))
 
 	// A load sets itself up, then calls begin for the context whose lifetime is timed.
 	phase := func(name string, load func(begin func() context.Context) result) result {
@@ -117,13 +117,13 @@ func run(n int, dur, idle time.Duration, workers, v3workers int, bin string) err
 		r := load(func() context.Context {
 			var ctx context.Context
 			ctx, cancel = context.WithTimeout(context.Background(), dur)
-			c0 = cpuTicks(pid)
+			c0 = procfs.CPUTicks(pid)
 			return ctx
 		})
 		cancel()
-		cpu := float64(cpuTicks(pid)-c0) / 100 / r.elapsed.Seconds()
+		cpu := float64(procfs.CPUTicks(pid)-c0) / 100 / r.elapsed.Seconds()
 		fmt.Printf("| %s | %.0f answers/s, p50 %s, p99 %s, %d errors; devicesim CPU %.0f %% of one core, %.1f µs CPU/answer, RSS %s |\n",
-			name, r.rate(), r.p(50), r.p(99), r.timeouts, 100*cpu, 1e6*cpu/r.rate(), mib(rss(pid)))
+			name, r.rate(), r.p(50), r.p(99), r.timeouts, 100*cpu, 1e6*cpu/r.rate(), mib(procfs.RSS(pid)))
 		if r.firstErr != "" {
 			fmt.Printf("| (first error) | %s |\n", r.firstErr)
 		}
@@ -361,33 +361,6 @@ func freePort() (int, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
-}
-
-// cpuTicks is utime+stime of a process in clock ticks (100 per second on Linux).
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
-}
-
-// rss is the resident set of a process in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

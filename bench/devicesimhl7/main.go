@@ -21,11 +21,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/medcmdb/medcmdb/bench/internal/procfs"
 	"github.com/medcmdb/medcmdb/internal/devicesim"
 	"github.com/medcmdb/medcmdb/internal/discovery"
 )
@@ -92,9 +92,9 @@ func run(n int, interval, measure time.Duration, bin string) error {
 	if err != nil {
 		return err
 	}
-	bc0 := cpuTicks(base.pid)
+	bc0 := procfs.CPUTicks(base.pid)
 	time.Sleep(measure)
-	baseRSS, baseCPU, baseLive := rss(base.pid), cpuTicks(base.pid)-bc0, base.live.Load()
+	baseRSS, baseCPU, baseLive := procfs.RSS(base.pid), procfs.CPUTicks(base.pid)-bc0, base.live.Load()
 	base.stop()
 
 	sim, err := start(bin, n, l.Addr().String(), "--hl7-interval", interval.String())
@@ -111,12 +111,12 @@ func run(n int, interval, measure time.Duration, bin string) error {
 	}
 	heard := time.Since(t0)
 	time.Sleep(interval) // every device past its first (full) message
-	s0, c0, w0 := sim.stats(), cpuTicks(sim.pid), time.Now()
+	s0, c0, w0 := sim.stats(), procfs.CPUTicks(sim.pid), time.Now()
 	time.Sleep(measure)
-	s1, c1, el := sim.stats(), cpuTicks(sim.pid), time.Since(w0)
+	s1, c1, el := sim.stats(), procfs.CPUTicks(sim.pid), time.Since(w0)
 	sent := float64(s1.Sent - s0.Sent)
 	cpu := float64(c1-c0) / 100
-	withRSS := rss(sim.pid)
+	withRSS := procfs.RSS(sim.pid)
 
 	fmt.Printf("| start (exec → ready) | %s | %s |\n", base.startup, sim.startup)
 	fmt.Printf("| every HL7 device heard by the listener | | %s after ready |\n", heard.Round(time.Millisecond))
@@ -215,33 +215,6 @@ func freeTCP() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// cpuTicks is utime+stime of a process in clock ticks (100 per second on Linux).
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
-}
-
-// rss is the resident set of a process in bytes.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

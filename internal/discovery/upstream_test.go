@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +13,11 @@ import (
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
-// obsRecorder keeps every observation the collector reports.
-type obsRecorder struct {
-	mu  sync.Mutex
-	obs []Observation
-}
-
-func (c *obsRecorder) Send(_ context.Context, batch []Observation) error {
-	c.mu.Lock()
-	c.obs = append(c.obs, batch...)
-	c.mu.Unlock()
-	return nil
-}
-
 // last returns the newest observation of sysName matching ok.
-func (c *obsRecorder) last(sysName string, ok func(Observation) bool) (Observation, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.obs) - 1; i >= 0; i-- {
-		if o := c.obs[i]; o.Identity.SysName == sysName && ok(o) {
+func (s *captureSender) last(sysName string, ok func(Observation) bool) (Observation, bool) {
+	all := s.all()
+	for i := len(all) - 1; i >= 0; i-- {
+		if o := all[i]; o.Identity.SysName == sysName && ok(o) {
 			return o, true
 		}
 	}
@@ -66,7 +51,7 @@ func TestDownBehindALiveSwitchSaysTheSwitchAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := &obsRecorder{}
+	send := &captureSender{}
 	col, err := New(cfg, Options{Logger: testkit.Logger(), Sender: send})
 	if err != nil {
 		t.Fatal(err)

@@ -28,36 +28,7 @@ func TestDeviceFailureReachesServiceDesk(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	const secret = "e2e-webhook-secret-0123456789"
-	type arrival struct {
-		at   time.Time
-		name string
-		prio string
-	}
-	var mu sync.Mutex
-	var got []arrival
-	keys := map[string]int{}
-	desk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if !incidents.VerifySignature(secret, r.Header.Get("X-Medcmdb-Timestamp"), body, r.Header.Get("X-Medcmdb-Signature")) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var msg struct {
-			Notification incidents.Notification `json:"notification"`
-		}
-		if err := json.Unmarshal(body, &msg); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		keys[r.Header.Get("Idempotency-Key")]++
-		if msg.Notification.Event == incidents.NotifyOpened && keys[r.Header.Get("Idempotency-Key")] == 1 {
-			got = append(got, arrival{time.Now(), msg.Notification.Asset.Name, string(msg.Notification.Incident.Priority)})
-		}
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer desk.Close()
+	desk := newServiceDesk(t, secret)
 
 	net := testkit.LoopbackNet()
 	port := testkit.FreeUDPPort(t, net+"1")
@@ -121,16 +92,16 @@ snmp:
 		killed[a.Agent.SysName] = time.Now()
 	}
 	testkit.Eventually(t, 60*time.Second, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(got) != n {
-			return fmt.Errorf("%d of %d failures at the service desk", len(got), n)
+		desk.mu.Lock()
+		defer desk.mu.Unlock()
+		if len(desk.got) != n {
+			return fmt.Errorf("%d of %d failures at the service desk", len(desk.got), n)
 		}
 		return nil
 	})
 	var lat []time.Duration
-	mu.Lock()
-	for _, a := range got {
+	desk.mu.Lock()
+	for _, a := range desk.got {
 		k, ok := killed[a.name]
 		if !ok || a.prio == "" {
 			t.Errorf("notification about %q (%s)", a.name, a.prio)
@@ -138,16 +109,61 @@ snmp:
 		}
 		lat = append(lat, a.at.Sub(k))
 	}
-	for k, c := range keys {
+	for k, c := range desk.keys {
 		if c != 1 {
 			t.Errorf("key %s delivered %d times", k, c)
 		}
 	}
-	mu.Unlock()
+	desk.mu.Unlock()
 	slices.Sort(lat)
 	var s []string
 	for _, l := range lat {
 		s = append(s, l.Round(100*time.Millisecond).String())
 	}
 	t.Logf("device failure → incident at the webhook receiver (poll 5s, down_after 2): %s (goal < 15s)", strings.Join(s, ", "))
+}
+
+// arrival is an incident opening the stand-in service desk received.
+type arrival struct {
+	at   time.Time
+	name string
+	prio string
+}
+
+// serviceDesk is a webhook receiver for the generic shape: it checks each signature
+// and records the first delivery of every "opened" notification.
+type serviceDesk struct {
+	URL  string
+	mu   sync.Mutex
+	got  []arrival
+	keys map[string]int // deliveries per Idempotency-Key
+}
+
+func newServiceDesk(t *testing.T, secret string) *serviceDesk {
+	d := &serviceDesk{keys: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !incidents.VerifySignature(secret, r.Header.Get("X-Medcmdb-Timestamp"), body, r.Header.Get("X-Medcmdb-Signature")) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var msg struct {
+			Notification incidents.Notification `json:"notification"`
+		}
+		if err := json.Unmarshal(body, &msg); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		d.mu.Lock()
+		key := r.Header.Get("Idempotency-Key")
+		d.keys[key]++
+		if msg.Notification.Event == incidents.NotifyOpened && d.keys[key] == 1 {
+			d.got = append(d.got, arrival{time.Now(), msg.Notification.Asset.Name, string(msg.Notification.Incident.Priority)})
+		}
+		d.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	d.URL = srv.URL
+	return d
 }

@@ -1,20 +1,14 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/devicesim"
-	"github.com/medcmdb/medcmdb/internal/incidents"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -30,35 +24,7 @@ func TestDeviceBehindALiveSwitchReachesServiceDesk(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	const secret = "e2e-webhook-secret-upstream-0123"
-	type arrival struct {
-		at   time.Time
-		name string
-	}
-	var mu sync.Mutex
-	var got []arrival
-	keys := map[string]int{}
-	desk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if !incidents.VerifySignature(secret, r.Header.Get("X-Medcmdb-Timestamp"), body, r.Header.Get("X-Medcmdb-Signature")) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var msg struct {
-			Notification incidents.Notification `json:"notification"`
-		}
-		if err := json.Unmarshal(body, &msg); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
-		keys[r.Header.Get("Idempotency-Key")]++
-		if msg.Notification.Event == incidents.NotifyOpened && keys[r.Header.Get("Idempotency-Key")] == 1 {
-			got = append(got, arrival{time.Now(), msg.Notification.Asset.Name})
-		}
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer desk.Close()
+	desk := newServiceDesk(t, secret)
 
 	policy := filepath.Join(t.TempDir(), "policy.yaml")
 	writeFile(t, policy, fmt.Sprintf("webhooks:\n  - {name: desk, kind: generic, url: %q, secret: %q}\n", desk.URL, secret))
@@ -114,21 +80,21 @@ func TestDeviceBehindALiveSwitchReachesServiceDesk(t *testing.T) {
 		killed[d.Name] = time.Now()
 	}
 	testkit.Eventually(t, 60*time.Second, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(got) < len(mons) {
-			return fmt.Errorf("%d of %d failures at the service desk", len(got), len(mons))
+		desk.mu.Lock()
+		defer desk.mu.Unlock()
+		if len(desk.got) < len(mons) {
+			return fmt.Errorf("%d of %d failures at the service desk", len(desk.got), len(mons))
 		}
 		return nil
 	})
 	time.Sleep(2 * time.Second) // anything else that should not come
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != len(mons) {
-		t.Errorf("%d notifications for %d failures: %+v", len(got), len(mons), got)
+	desk.mu.Lock()
+	defer desk.mu.Unlock()
+	if len(desk.got) != len(mons) {
+		t.Errorf("%d notifications for %d failures: %+v", len(desk.got), len(mons), desk.got)
 	}
 	var lat []time.Duration
-	for _, a := range got {
+	for _, a := range desk.got {
 		k, ok := killed[a.name]
 		if !ok {
 			t.Errorf("notification about %q, which did not fail", a.name)
@@ -136,7 +102,7 @@ func TestDeviceBehindALiveSwitchReachesServiceDesk(t *testing.T) {
 		}
 		lat = append(lat, a.at.Sub(k))
 	}
-	for k, c := range keys {
+	for k, c := range desk.keys {
 		if c != 1 {
 			t.Errorf("key %s delivered %d times", k, c)
 		}
