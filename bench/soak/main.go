@@ -343,21 +343,26 @@ func (p *proc) stop() error {
 	}
 }
 
-// sockets counts the process's open sockets (a pooled store connection to the
-// embedded FerretDB counts twice: both ends live in the cmdb).
-func (p *proc) sockets() int {
+// fds counts the process's open sockets (a pooled store connection to the embedded
+// FerretDB counts twice: both ends live in the cmdb) and its open SQLite database files
+// (one per SQLite connection of the embedded store: each keeps its own page cache).
+func (p *proc) fds() (sockets, dbFiles int) {
 	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	n := 0
 	for _, e := range entries {
-		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(l, "socket:") {
-			n++
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		switch {
+		case err != nil:
+		case strings.HasPrefix(l, "socket:"):
+			sockets++
+		case strings.HasSuffix(l, ".sqlite"):
+			dbFiles++
 		}
 	}
-	return n
+	return sockets, dbFiles
 }
 
 // rss returns the process's resident set size and thread count from /proc.
@@ -567,6 +572,7 @@ type sample struct {
 	goHeld                [3]float64 // what the Go runtime holds from the OS (sys − released)
 	threads               [3]int
 	sockets               [3]int
+	dbFiles               [3]int  // SQLite database files open (cmdb: its embedded store's connections)
 	emitted, delivered    float64 // collector
 	spool, dropped        float64
 	failedReports         float64
@@ -607,7 +613,7 @@ func (s *soak) take(start time.Time) *sample {
 		sm.live[i], sm.gcs[i] = p.gcTrace()
 		rss, th := p.rss()
 		sm.rss[i], sm.threads[i] = float64(rss), th
-		sm.sockets[i] = p.sockets()
+		sm.sockets[i], sm.dbFiles[i] = p.fds()
 	}
 	sm.emitted = sum(colm, "medcmdb_observations_emitted_total")
 	sm.delivered = sum(colm, "medcmdb_observations_delivered_total")
@@ -630,8 +636,8 @@ func (s *soak) take(start time.Time) *sample {
 	s.mu.Lock()
 	s.samples = append(s.samples, sm)
 	s.mu.Unlock()
-	logf("%5.1f min: sockets %d/%d/%d goroutines %v/%v/%v live %.0f/%.0f/%.0f heap %.0f/%.0f/%.0f MiB rss %.0f/%.0f/%.0f MiB; emitted %.0f delivered %.0f applied %.0f dup %.0f spool %.0f incidents %.0f (open %.0f) %v",
-		sm.at.Minutes(), sm.sockets[0], sm.sockets[1], sm.sockets[2], sm.goroutines[0], sm.goroutines[1], sm.goroutines[2],
+	logf("%5.1f min: sockets %d/%d/%d sqlite %d goroutines %v/%v/%v live %.0f/%.0f/%.0f heap %.0f/%.0f/%.0f MiB rss %.0f/%.0f/%.0f MiB; emitted %.0f delivered %.0f applied %.0f dup %.0f spool %.0f incidents %.0f (open %.0f) %v",
+		sm.at.Minutes(), sm.sockets[0], sm.sockets[1], sm.sockets[2], sm.dbFiles[0], sm.goroutines[0], sm.goroutines[1], sm.goroutines[2],
 		mib(sm.live[0]), mib(sm.live[1]), mib(sm.live[2]), mib(sm.heap[0]), mib(sm.heap[1]), mib(sm.heap[2]),
 		mib(sm.rss[0]), mib(sm.rss[1]), mib(sm.rss[2]), sm.emitted, sm.delivered, sm.applied, sm.duplicates, sm.spool, sm.incidents, sm.openIncidents, sm.errs)
 	return sm

@@ -82,7 +82,16 @@ func (s *soak) report(discovered time.Duration, c *failureCounts, first, final *
 		// RSS also counts freed heap the runtime has not handed back yet (it returns it
 		// gradually): ±10 MiB from one minute to the next. Judged without it.
 		{"RSS", func(s *sample, i int) float64 { return s.rss[i] }, " MiB", 1 << 20, false},
-		{"RSS less idle heap not yet returned (devicesim: RSS)", func(s *sample, i int) float64 { return s.rss[i] - s.idle[i] }, " MiB", 1 << 20, true},
+		{"RSS less idle heap not yet returned (devicesim: RSS)", func(s *sample, i int) float64 { return s.rss[i] - s.idle[i] }, " MiB", 1 << 20, false},
+		// What is left of RSS once the garbage waiting for the next collection (heap in
+		// use above the live heap: up to GOGC's 100 % of it, wherever the sample falls
+		// between two collections) and the kept incidents are taken off: code, stacks,
+		// the live heap and memory outside the Go runtime. This is the series a leak
+		// would raise, and the one judged.
+		{"RSS less garbage, idle heap and incidents kept (devicesim: RSS less garbage)", func(s *sample, i int) float64 {
+			return s.rss[i] - s.idle[i] - max(s.heap[i]-s.live[i], 0) - kept(s, i)
+		}, " MiB", 1 << 20, true},
+		{"SQLite database files open (cmdb's embedded store; n/a elsewhere)", func(s *sample, i int) float64 { return float64(s.dbFiles[i]) }, "", 1, false},
 		// Code pages, and in the cmdb the embedded SQLite (modernc.org/sqlite keeps its
 		// page cache outside the Go heap).
 		{"RSS outside the Go runtime (devicesim: n/a)", func(s *sample, i int) float64 { return max(s.rss[i]-s.goHeld[i], 0) }, " MiB", 1 << 20, false},
@@ -173,11 +182,11 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "### Per minute")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| min | goroutines cmdb / collector / sim | sockets cmdb / collector / sim | live heap after GC MiB (GCs) cmdb / collector / sim | heap in use MiB cmdb / collector / sim | RSS MiB cmdb / collector / sim | emitted | delivered | applied | replays | spool | failed reports | incidents (open) |")
-	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| min | goroutines cmdb / collector / sim | sockets cmdb / collector / sim | cmdb SQLite files | live heap after GC MiB (GCs) cmdb / collector / sim | heap in use MiB cmdb / collector / sim | RSS MiB cmdb / collector / sim | emitted | delivered | applied | replays | spool | failed reports | incidents (open) |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, s := range r.samples {
-		fmt.Fprintf(w, "| %.1f | %.0f / %.0f / %.0f | %d / %d / %d | %.0f (%d) / %.0f (%d) / %.0f (%d) | %.1f / %.1f / %.1f | %.0f / %.0f / %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f (%.0f) |\n",
-			s.at.Minutes(), s.goroutines[0], s.goroutines[1], s.goroutines[2], s.sockets[0], s.sockets[1], s.sockets[2],
+		fmt.Fprintf(w, "| %.1f | %.0f / %.0f / %.0f | %d / %d / %d | %d | %.0f (%d) / %.0f (%d) / %.0f (%d) | %.1f / %.1f / %.1f | %.0f / %.0f / %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f (%.0f) |\n",
+			s.at.Minutes(), s.goroutines[0], s.goroutines[1], s.goroutines[2], s.sockets[0], s.sockets[1], s.sockets[2], s.dbFiles[0],
 			mib(s.live[0]), s.gcs[0], mib(s.live[1]), s.gcs[1], mib(s.live[2]), s.gcs[2], mib(s.heap[0]), mib(s.heap[1]), mib(s.heap[2]),
 			mib(s.rss[0]), mib(s.rss[1]), mib(s.rss[2]), s.emitted, s.delivered, s.applied, s.duplicates, s.spool, s.failedReports, s.incidents, s.openIncidents)
 	}

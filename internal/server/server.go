@@ -47,6 +47,9 @@ type Config struct {
 	// FeedInterval is how often a replica on a shared (non-embedded) store polls it
 	// for other replicas' writes (default 2s; negative: never).
 	FeedInterval time.Duration
+	// Limits bound each GraphQL request and each token's request rate (zero:
+	// graphql.DefaultLimits).
+	Limits graphql.Limits
 }
 
 // Server is a running cmdb.
@@ -145,10 +148,14 @@ func (s *Server) init(ctx context.Context) error {
 	s.pipeline = newPipeline(s.assets, s.incidents, s.registry, log)
 	s.initFleet()
 	s.pipeline.observe = s.observe
+	limits := s.cfg.Limits
+	if limits == (graphql.Limits{}) {
+		limits = graphql.DefaultLimits()
+	}
 	gh, err := graphql.NewHandler(graphql.Deps{Assets: s.assets, Incidents: s.incidents, Reporter: s.pipeline,
 		Tokens: s.tokens, Audit: s.audit,
 		Problems: s.beyond.problems, Advisories: s.beyond.advisories, Rogue: s.beyond.rogue},
-		s.tokens, s.registry, log, graphql.DefaultLimits())
+		s.tokens, s.registry, log, limits)
 	if err != nil {
 		return fmt.Errorf("graphql schema: %w", err)
 	}
