@@ -162,13 +162,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op = rootField(opDef)
-	// graphql-go's parser accepts a variable without a type ("$a:") and its validator
-	// then dereferences the missing type: refuse it here (found by FuzzGraphQLRequest).
-	for _, vd := range opDef.VariableDefinitions {
-		if vd == nil || vd.Type == nil || vd.Variable == nil || vd.Variable.Name == nil {
-			writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "every variable needs a name and a type"))
-			return
-		}
+	if !variablesTyped(doc) {
+		writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "every variable needs a name and a type"))
+		return
 	}
 	if err := checkShape(doc, opDef, req.Variables); err != nil {
 		h.rejected.WithLabelValues(CodeOf(err)).Inc()
@@ -291,6 +287,38 @@ func (h *Handler) authenticate(r *http.Request) (*auth.Principal, error) {
 }
 
 // operation picks the operation to run.
+// variablesTyped reports whether every variable of every operation in doc has a name
+// and a complete type. graphql-go's parser accepts a variable without a type ("$a:") or
+// a wrapper around nothing ("$a:!", "$a:[]"), and its validator, which checks every
+// operation of the document, then dereferences the missing type (both found by
+// FuzzGraphQLRequest).
+func variablesTyped(doc *ast.Document) bool {
+	for _, d := range doc.Definitions {
+		od, ok := d.(*ast.OperationDefinition)
+		if !ok {
+			continue
+		}
+		for _, vd := range od.VariableDefinitions {
+			if vd == nil || vd.Variable == nil || vd.Variable.Name == nil || !typeComplete(vd.Type) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func typeComplete(t ast.Type) bool {
+	switch t := t.(type) {
+	case *ast.Named:
+		return t != nil && t.Name != nil
+	case *ast.List:
+		return t != nil && typeComplete(t.Type)
+	case *ast.NonNull:
+		return t != nil && typeComplete(t.Type)
+	}
+	return false
+}
+
 func operation(doc *ast.Document, name string) *ast.OperationDefinition {
 	var found *ast.OperationDefinition
 	n := 0

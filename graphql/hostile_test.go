@@ -63,6 +63,10 @@ func TestHostileRequestEnvelopes(t *testing.T) {
 		{"GET variables not JSON", "GET", get(url.Values{"query": {"{ assets { totalCount } }"}, "variables": {"{"}}), "viewer-tok", "", 400, CodeBadUserInput},
 		{"variable of the wrong type", "POST", srv, "viewer-tok", `{"query":"query($n: Int) { assets(first: $n) { totalCount } }","variables":{"n":"many"}}`, 400, CodeBadUserInput},
 		{"untyped variable", "POST", srv, "viewer-tok", `{"query":"query($n:) { assets { totalCount } }"}`, 400, CodeBadUserInput},
+		{"non-null of nothing", "POST", srv, "viewer-tok", `{"query":"mutation($A:!) {A}"}`, 400, CodeBadUserInput},
+		{"list of nothing", "POST", srv, "viewer-tok", `{"query":"query($n:[]) { assets { totalCount } }"}`, 400, CodeBadUserInput},
+		{"list of non-null of nothing", "POST", srv, "viewer-tok", `{"query":"query($n:[!]) { assets { totalCount } }"}`, 400, CodeBadUserInput},
+		{"untyped variable in an operation not run", "POST", srv, "viewer-tok", `{"query":"query a { assets { totalCount } } query b($n:!) { assets { totalCount } }","operationName":"a"}`, 400, CodeBadUserInput},
 		{"not JSON at all", "POST", srv, "viewer-tok", "\x00\xff\xfe garbage", 400, CodeBadUserInput},
 		{"token with spaces only", "POST", srv, "   ", `{"query":"{ assets { totalCount } }"}`, 401, CodeUnauthenticated},
 	}
