@@ -146,6 +146,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, status, err)
 		return
 	}
+	if nestingTooDeep(req.Query) {
+		h.rejected.WithLabelValues(CodeQueryTooComplex).Inc()
+		writeErrors(w, http.StatusBadRequest, errorf(CodeQueryTooComplex, "query nests brackets deeper than %d", MaxNesting))
+		return
+	}
 	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
 	if err != nil {
 		h.rejected.WithLabelValues(CodeBadUserInput).Inc()

@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,13 @@ const (
 	MaxFields = 1000
 	MaxCost   = 250_000
 )
+
+// MaxNesting bounds how deeply brackets ({, [, () may nest in the query text. It is
+// checked before parsing: graphql-go's parser recurses once per level, and a few
+// megabytes of "a{" overflow the goroutine stack, which kills the process rather than
+// the request. Selections are limited to MaxDepth anyway; input values (lists and
+// objects in arguments) need a few levels more.
+const MaxNesting = 64
 
 // listMultiplier is how many items a list field without `first` is assumed to return.
 var listMultiplier = map[string]int{
@@ -40,6 +48,9 @@ func checkShape(doc *ast.Document, op *ast.OperationDefinition, vars map[string]
 			s.frags[f.Name.Value] = f
 		}
 	}
+	if name := fragmentCycle(s.frags); name != "" {
+		return errorf(CodeBadUserInput, "fragment %s spreads itself", name)
+	}
 	cost, err := s.selection(op.SelectionSet, 1)
 	if err != nil {
 		return err
@@ -47,7 +58,83 @@ func checkShape(doc *ast.Document, op *ast.OperationDefinition, vars map[string]
 	if cost > MaxCost {
 		return errorf(CodeQueryTooComplex, "query cost %d exceeds %d: ask for smaller pages (first) or fewer nested lists", cost, MaxCost)
 	}
+	// The validator walks every operation and fragment of the document, used or not,
+	// and recurses without end on a fragment that spreads itself (a stack overflow
+	// kills the process: found by FuzzGraphQLRequest). Measure them all the same way.
+	for _, d := range doc.Definitions {
+		var set *ast.SelectionSet
+		switch x := d.(type) {
+		case *ast.OperationDefinition:
+			if x == op {
+				continue
+			}
+			set = x.SelectionSet
+		case *ast.FragmentDefinition:
+			set = x.SelectionSet
+		default:
+			continue
+		}
+		s.fields = 0
+		if _, err := s.selection(set, 1); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// fragmentCycle returns the name of a fragment that spreads itself, directly or
+// through others, anywhere in the document; "" when there is none.
+func fragmentCycle(frags map[string]*ast.FragmentDefinition) string {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var visit func(name string) string
+	visit = func(name string) string {
+		f, ok := frags[name]
+		if !ok || state[name] == done {
+			return ""
+		}
+		if state[name] == onPath {
+			return name
+		}
+		state[name] = onPath
+		for _, spread := range spreads(f.SelectionSet, nil) {
+			if c := visit(spread); c != "" {
+				return c
+			}
+		}
+		state[name] = done
+		return ""
+	}
+	for name := range frags {
+		if c := visit(name); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// spreads appends the names of the fragments spread in set, without expanding them.
+func spreads(set *ast.SelectionSet, names []string) []string {
+	if set == nil {
+		return names
+	}
+	for _, sel := range set.Selections {
+		switch x := sel.(type) {
+		case *ast.Field:
+			names = spreads(x.SelectionSet, names)
+		case *ast.InlineFragment:
+			names = spreads(x.SelectionSet, names)
+		case *ast.FragmentSpread:
+			if x.Name != nil {
+				names = append(names, x.Name.Value)
+			}
+		}
+	}
+	return names
 }
 
 func (s *shape) selection(set *ast.SelectionSet, depth int) (int, error) {
@@ -181,4 +268,43 @@ func (r *rateLimiter) allow(key string) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// nestingTooDeep reports whether brackets nest deeper than MaxNesting in q, skipping
+// strings, block strings and comments. It does not check that brackets match: the
+// parser does.
+func nestingTooDeep(q string) bool {
+	depth := 0
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; c {
+		case '{', '[', '(':
+			depth++
+			if depth > MaxNesting {
+				return true
+			}
+		case '}', ']', ')':
+			depth = max(depth-1, 0)
+		case '#':
+			for i < len(q) && q[i] != '\n' && q[i] != '\r' {
+				i++
+			}
+		case '"':
+			if strings.HasPrefix(q[i:], `"""`) {
+				// A block string ends at the first """ not escaped as \""".
+				for i += 3; i < len(q) && !strings.HasPrefix(q[i:], `"""`); i++ {
+					if strings.HasPrefix(q[i:], `\"""`) {
+						i += 3
+					}
+				}
+				i += 2
+				continue
+			}
+			for i++; i < len(q) && q[i] != '"' && q[i] != '\n'; i++ {
+				if q[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -24,10 +25,21 @@ func TestHostileQueryShapes(t *testing.T) {
 	wide.WriteString("}")
 	costly := "{ assets(first: 500) { nodes { history(first: 500) { field } incidents { timeline { kind } } } } }"
 	cycle := "query { assets { ...A } } fragment A on AssetConnection { nodes { incidents { asset { id } } } ...A }"
-	cases := map[string]string{"deep": deep, "wide": wide.String(), "costly": costly, "fragment cycle": cycle}
+	cases := map[string]string{"deep": deep, "wide": wide.String(), "costly": costly, "fragment cycle": cycle,
+		// The validator walks fragments and operations the request does not run: before
+		// they were measured too, these overflowed its stack and killed the process.
+		"unused fragment spreading itself":      "query { assets { totalCount } } fragment F on Query { ...F }",
+		"unused fragments spreading each other": "query { assets { totalCount } } fragment A on Query { ... on Query { ...B } } fragment B on Query { assets { totalCount } ...A }",
+		"operation not run spreading a cycle":   "query a { assets { totalCount } } query b { ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+		"operation not run too deep":            "query a { assets { totalCount } } query b " + deep,
+		"fragment not used too deep":            "query { assets { totalCount } } fragment F on Query " + deep,
+	}
 	for name, q := range cases {
 		t.Run(name, func(t *testing.T) {
-			body := fmt.Sprintf(`{"query": %q}`, q)
+			body := fmt.Sprintf(`{"query": %q, "operationName": "a"}`, q)
+			if !strings.HasPrefix(q, "query a ") {
+				body = fmt.Sprintf(`{"query": %q}`, q)
+			}
 			status, out := post(t, srv.URL, "viewer-tok", body)
 			if status != 400 {
 				t.Errorf("status %d, want 400", status)
@@ -133,5 +145,45 @@ func TestTokensAndAudit(t *testing.T) {
 	}
 	if strings.Join(ops, ",") != "root:createToken:true,root:revokeToken:true" {
 		t.Fatalf("audit trail %v", ops)
+	}
+}
+
+func TestNestingIsCheckedBeforeParsing(t *testing.T) {
+	cases := []struct {
+		q    string
+		deep bool
+	}{
+		{"{ assets { nodes { id } } }", false},
+		{strings.Repeat("{a", MaxNesting) + strings.Repeat("}", MaxNesting), false},
+		{strings.Repeat("{a", MaxNesting+1), true},
+		{"{a(x:" + strings.Repeat("[", MaxNesting) + "}", true},
+		// Brackets in strings, block strings and comments are text, not nesting.
+		{`{a(x:"` + strings.Repeat("{", 100) + `") }`, false},
+		{`{a(x:"\"` + strings.Repeat("[", 100) + `") }`, false},
+		{`{a(x:"""` + strings.Repeat("(", 100) + `\""" still text """) }`, false},
+		{"{a # " + strings.Repeat("{", 100) + "\n}", false},
+		// ...but not after the string ends.
+		{`{a(x:"s")` + strings.Repeat("{", 100), true},
+		{`{a(x:"""s""")` + strings.Repeat("{", 100), true},
+	}
+	for _, c := range cases {
+		if got := nestingTooDeep(c.q); got != c.deep {
+			t.Errorf("nestingTooDeep(%.60q) = %v, want %v", c.q, got, c.deep)
+		}
+	}
+}
+
+// A few megabytes of nesting overflowed the parser's stack and killed the process.
+func TestDeeplyNestedQueryIsRefused(t *testing.T) {
+	srv, _ := newTestServer(t)
+	for name, q := range map[string]string{
+		"selections": "{" + strings.Repeat("a{", 3_000_000),
+		"list value": "{a(x:" + strings.Repeat("[", 6_000_000),
+	} {
+		body, _ := json.Marshal(map[string]string{"query": q})
+		status, out := post(t, srv.URL, "viewer-tok", string(body))
+		if status != 400 || firstCode(out) != CodeQueryTooComplex {
+			t.Errorf("%s: status %d, code %q, want 400 %s", name, status, firstCode(out), CodeQueryTooComplex)
+		}
 	}
 }
