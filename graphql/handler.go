@@ -168,6 +168,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op = rootField(opDef)
 	if !variablesTyped(doc) {
+		h.rejected.WithLabelValues(CodeBadUserInput).Inc()
 		writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "every variable needs a name and a type"))
 		return
 	}
