@@ -292,7 +292,6 @@ func (h *Handler) authenticate(r *http.Request) (*auth.Principal, error) {
 	return p, nil
 }
 
-// operation picks the operation to run.
 // variablesTyped reports whether every variable of every operation in doc has a name
 // and a complete type. graphql-go's parser accepts a variable without a type ("$a:") or
 // a wrapper around nothing ("$a:!", "$a:[]"), and its validator, which checks every
@@ -325,6 +324,7 @@ func typeComplete(t ast.Type) bool {
 	return false
 }
 
+// operation picks the operation to run.
 func operation(doc *ast.Document, name string) *ast.OperationDefinition {
 	var found *ast.OperationDefinition
 	n := 0

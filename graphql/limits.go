@@ -36,13 +36,12 @@ type shape struct {
 	vars   map[string]any
 	fields int
 	depth  int
-	active map[string]bool // fragments on the current path (cycles)
 }
 
 // checkShape returns a QUERY_TOO_COMPLEX error when an operation is too deep, too wide
 // or too costly.
 func checkShape(doc *ast.Document, op *ast.OperationDefinition, vars map[string]any) error {
-	s := &shape{frags: map[string]*ast.FragmentDefinition{}, vars: vars, active: map[string]bool{}}
+	s := &shape{frags: map[string]*ast.FragmentDefinition{}, vars: vars}
 	for _, d := range doc.Definitions {
 		if f, ok := d.(*ast.FragmentDefinition); ok && f.Name != nil {
 			s.frags[f.Name.Value] = f
@@ -86,8 +85,7 @@ func checkShape(doc *ast.Document, op *ast.OperationDefinition, vars map[string]
 // through others, anywhere in the document; "" when there is none.
 func fragmentCycle(frags map[string]*ast.FragmentDefinition) string {
 	const (
-		unseen = iota
-		onPath
+		onPath = iota + 1
 		done
 	)
 	state := map[string]int{}
@@ -169,12 +167,7 @@ func (s *shape) selection(set *ast.SelectionSet, depth int) (int, error) {
 			if !ok {
 				continue // validation reports unknown fragments
 			}
-			if s.active[name] {
-				return 0, errorf(CodeBadUserInput, "fragment %s spreads itself", name)
-			}
-			s.active[name] = true
-			c, err = s.selection(f.SelectionSet, depth)
-			delete(s.active, name)
+			c, err = s.selection(f.SelectionSet, depth) // no cycles: fragmentCycle ran first
 		}
 		if err != nil {
 			return 0, err

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -31,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/medcmdb/medcmdb/bench/internal/procfs"
 )
 
 type options struct {
@@ -365,30 +366,6 @@ func (p *proc) fds() (sockets, dbFiles int) {
 	return sockets, dbFiles
 }
 
-// rss returns the process's resident set size and thread count from /proc.
-func (p *proc) rss() (uint64, int) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	var kb uint64
-	threads := 0
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
-		}
-		switch f[0] {
-		case "VmRSS:":
-			kb, _ = strconv.ParseUint(f[1], 10, 64)
-		case "Threads:":
-			threads, _ = strconv.Atoi(f[1])
-		}
-	}
-	return kb << 10, threads
-}
-
 func get(url string) ([]byte, error) {
 	resp, err := http.Get(url)
 	if err != nil {
@@ -611,7 +588,7 @@ func (s *soak) take(start time.Time) *sample {
 	sm.goroutines[2], sm.heap[2] = st.Goroutines, st.HeapInuseBytes
 	for i, p := range s.procs {
 		sm.live[i], sm.gcs[i] = p.gcTrace()
-		rss, th := p.rss()
+		rss, th := procfs.Status(p.cmd.Process.Pid)
 		sm.rss[i], sm.threads[i] = float64(rss), th
 		sm.sockets[i], sm.dbFiles[i] = p.fds()
 	}

@@ -118,12 +118,11 @@ func (s *Store) Close(ctx context.Context) {
 }
 
 // sqliteCacheKiB bounds the page cache of each SQLite connection of the embedded store.
-// FerretDB keeps up to 100 connections open per database and never closes idle ones,
-// and modernc.org/sqlite holds each cache outside the Go heap: at SQLite's default of
-// 2,000 KiB the cmdb's resident memory crept up by 2 MiB whenever a burst of
-// concurrent queries opened one more connection. The working set is served from
-// memory, so the store's reads are few and the file pages stay in the OS cache
-// (bench/soak.md).
+// FerretDB never closes an idle connection, and modernc.org/sqlite holds each cache
+// outside the Go heap, filling it as pages are read: at SQLite's default of 2,000 KiB
+// the cmdb's resident memory crept up for as long as the caches were filling. The
+// working set is served from memory, so the store's reads are few and the file pages
+// stay in the OS cache (bench/soak.md, bench/cmdb.md).
 const sqliteCacheKiB = 512
 
 // startEmbedded runs FerretDB with the SQLite handler on loopback only.

@@ -1,5 +1,5 @@
 // Package procfs reads what the benchmark programs measure of another process from
-// Linux's /proc: CPU time and resident memory.
+// Linux's /proc: CPU time, resident memory and threads.
 package procfs
 
 import (
@@ -24,15 +24,28 @@ func CPUTicks(pid int) int64 {
 
 // RSS returns the resident set of pid in bytes, 0 when unknown.
 func RSS(pid int) int64 {
+	rss, _ := Status(pid)
+	return rss
+}
+
+// Status returns the resident set of pid in bytes and its thread count, 0 when unknown.
+func Status(pid int) (rss int64, threads int) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmRSS:":
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = kb << 10
+		case "Threads:":
+			threads, _ = strconv.Atoi(f[1])
 		}
 	}
-	return 0
+	return rss, threads
 }
