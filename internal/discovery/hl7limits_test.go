@@ -75,6 +75,7 @@ func TestHL7ValidSendersBecomeKnown(t *testing.T) {
 		`medcmdb_hl7_connections_closed_total{reason="partial_frame_budget"} 0`,
 		`medcmdb_hl7_connections_closed_total{reason="frame_timeout"} 0`,
 		`medcmdb_hl7_connections_closed_total{reason="idle"} 0`,
+		`medcmdb_hl7_connections_closed_total{reason="evicted"} 0`,
 		`medcmdb_hl7_partial_frame_bytes 0`,
 		`medcmdb_hl7_partial_frame_budget_bytes 3.3554432e+07`,
 		`medcmdb_hl7_known_senders 1`,

@@ -96,7 +96,7 @@ type mllpCollector struct {
 
 var (
 	mllpRefusedReasons = []string{mllp.RefusedPerPeer, mllp.RefusedMaxConns, mllp.RefusedReserved}
-	mllpClosedReasons  = []string{mllp.ClosedIdle, mllp.ClosedFrameSlow, mllp.ClosedBudget}
+	mllpClosedReasons  = []string{mllp.ClosedIdle, mllp.ClosedFrameSlow, mllp.ClosedBudget, mllp.ClosedEvicted}
 )
 
 func newMLLPCollector(srv *mllp.Server) *mllpCollector {
@@ -106,7 +106,7 @@ func newMLLPCollector(srv *mllp.Server) *mllpCollector {
 		refused: prometheus.NewDesc("medcmdb_hl7_connections_refused_total",
 			"MLLP connections refused at accept, by reason (per_peer, max_connections, reserved_for_known).", []string{"reason"}, nil),
 		closed: prometheus.NewDesc("medcmdb_hl7_connections_closed_total",
-			"MLLP connections closed by the collector, by reason (idle, frame_timeout, partial_frame_budget).", []string{"reason"}, nil),
+			"MLLP connections closed by the collector, by reason (idle, frame_timeout, partial_frame_budget, evicted).", []string{"reason"}, nil),
 		partial: prometheus.NewDesc("medcmdb_hl7_partial_frame_bytes",
 			"Memory held by MLLP frames still arriving, all connections together.", nil, nil),
 		budget: prometheus.NewDesc("medcmdb_hl7_partial_frame_budget_bytes",

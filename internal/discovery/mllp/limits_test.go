@@ -180,7 +180,7 @@ func TestServerKeepsSlotsForKnownPeers(t *testing.T) {
 }
 
 func TestServerKnownPeersExpire(t *testing.T) {
-	s, err := Listen(Config{Addr: "127.0.0.1:0", MaxConns: 2, ReservedConns: 1, KnownPeerTTL: time.Hour}, marking)
+	s, err := Listen(Config{Addr: "127.0.0.1:0", MaxConns: 2, ReservedConns: 1, KnownPeerTTL: time.Hour, EvictAfter: 24 * time.Hour}, marking)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,5 +307,55 @@ func waitStats(t *testing.T, s *Server, ok func(Stats) bool) {
 			t.Fatalf("stats %+v", s.Stats())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestServerEvictsOldestUnknownWhenFull(t *testing.T) {
+	s := startServer(t, Config{MaxConns: 4, ReservedConns: 1, EvictAfter: 300 * time.Millisecond}, marking)
+	// Three strangers fill the unreserved slots; their connections deliver nothing
+	// valid. A fourth, right away, is refused: none of them is old enough to go.
+	a1, a2, a3 := clientFrom(t, s, "127.117.0.51"), clientFrom(t, s, "127.117.0.52"), clientFrom(t, s, "127.117.0.53")
+	for _, c := range []*Client{a1, a2, a3} {
+		if !served(t, c, "junk") {
+			t.Fatal("stranger refused below the unreserved slots")
+		}
+	}
+	if served(t, clientFrom(t, s, "127.117.0.54"), "x") {
+		t.Fatal("a newcomer was served by evicting a connection younger than EvictAfter")
+	}
+	// Later the oldest stranger makes room for a newcomer, which delivers a valid
+	// message at once and so becomes known: it is never evicted.
+	time.Sleep(400 * time.Millisecond)
+	n1 := clientFrom(t, s, "127.117.0.55")
+	if !served(t, n1, "ok I am real") {
+		t.Fatal("a newcomer was refused although an old idle stranger could go")
+	}
+	waitClosed(t, a1.Conn(), 5*time.Second)
+	// Full for everyone (a2, a3, n1 and n1's second connection): a known sender's
+	// connection still gets in, in place of the oldest stranger.
+	n2 := clientFrom(t, s, "127.117.0.55")
+	served(t, n2, "x")
+	n3 := clientFrom(t, s, "127.117.0.55")
+	if !served(t, n3, "x") {
+		t.Fatal("a known sender was refused while a stranger's old connection could go")
+	}
+	waitClosed(t, a2.Conn(), 5*time.Second)
+	// A stranger arriving when full replaces the last old one; the next one finds only
+	// a young stranger and is refused.
+	if !served(t, clientFrom(t, s, "127.117.0.56"), "x") {
+		t.Fatal("stranger refused although an old stranger could go")
+	}
+	waitClosed(t, a3.Conn(), 5*time.Second)
+	if served(t, clientFrom(t, s, "127.117.0.57"), "x") {
+		t.Fatal("a young stranger was evicted")
+	}
+	for _, c := range []*Client{n1, n2, n3} {
+		if !served(t, c, "still here") {
+			t.Fatal("a known sender's connection was closed")
+		}
+	}
+	st := s.Stats()
+	if st.Closed[ClosedEvicted] != 3 || st.Refused[RefusedReserved] != 1 || st.Refused[RefusedMaxConns] != 1 || st.Open != 4 {
+		t.Fatalf("stats %+v: want 3 evicted, 1 refused for reserved slots, 1 for max connections, 4 open", st)
 	}
 }

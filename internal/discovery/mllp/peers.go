@@ -1,6 +1,7 @@
 package mllp
 
 import (
+	"container/list"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -16,6 +17,7 @@ const (
 	ClosedIdle      = "idle"               // nothing for IdleTimeout between frames
 	ClosedFrameSlow = "frame_timeout"      // a frame not complete FrameTimeout after its start
 	ClosedBudget    = "partial_frame_budget"
+	ClosedEvicted   = "evicted" // an unknown peer's oldest connection, to make room when full
 )
 
 // maxKnownPeers bounds the table of known peers (a few MB at most).
@@ -34,6 +36,9 @@ type conn struct {
 	known    bool
 	markedAt time.Time
 	s        *Server
+
+	accepted time.Time
+	elem     *list.Element // in s.unknown while the connection's peer is not known
 }
 
 // Grow and Free make a conn the Allocator of its Reader: every connection draws on the
@@ -81,29 +86,46 @@ func peerAddr(c net.Conn) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// admit decides whether a new connection may stay, and counts it; s.mu is held. The
-// order of the checks says who is refused first: a peer over its own cap, then anyone
-// when the listener is full, then unknown peers when only reserved slots are left.
+// admit decides whether a new connection may stay, and counts it; s.mu is held. A
+// peer over its own cap is refused. When the listener is full (for everyone, or for
+// unknown peers once only the reserved slots are left), the oldest connection of an
+// unknown peer that has been open EvictAfter without delivering a valid message is
+// closed to make room; with none that old, the newcomer is refused. So idle or
+// half-sent connections cannot keep a real sender out for long, and a sender whose
+// connection delivers its first valid message in time is never evicted.
 func (s *Server) admit(c *conn, now time.Time) (reason string, limit int) {
-	switch {
-	case s.perPeer[c.addr] >= s.cfg.MaxConnsPerPeer:
+	if s.perPeer[c.addr] >= s.cfg.MaxConnsPerPeer {
 		return RefusedPerPeer, s.cfg.MaxConnsPerPeer
-	case len(s.conns) >= s.cfg.MaxConns:
-		return RefusedMaxConns, s.cfg.MaxConns
 	}
 	c.known = s.isKnown(c.addr, now)
-	if !c.known && s.unknownOpen >= s.cfg.MaxConns-s.cfg.ReservedConns {
-		return RefusedReserved, s.cfg.MaxConns - s.cfg.ReservedConns
+	full := len(s.conns) >= s.cfg.MaxConns
+	unknownFull := !c.known && s.unknown.Len() >= s.cfg.MaxConns-s.cfg.ReservedConns
+	if full || unknownFull {
+		oldest := s.unknown.Front()
+		if oldest == nil || now.Sub(oldest.Value.(*conn).accepted) < s.cfg.EvictAfter {
+			if full {
+				return RefusedMaxConns, s.cfg.MaxConns
+			}
+			return RefusedReserved, s.cfg.MaxConns - s.cfg.ReservedConns
+		}
+		victim := oldest.Value.(*conn)
+		s.release(victim) // counted out now; its goroutine ends when it sees the close
+		victim.Close()
+		s.closedFor(ClosedEvicted)
+		s.logs.Warn(ClosedEvicted, "mllp connection closed to make room: the oldest of an unknown peer",
+			"peer", victim.addr.String(), "age", now.Sub(victim.accepted).Round(time.Second), "newcomer", c.addr.String())
 	}
+	c.accepted = now
 	s.conns[c] = struct{}{}
 	s.perPeer[c.addr]++
 	if !c.known {
-		s.unknownOpen++
+		c.elem = s.unknown.PushBack(c)
 	}
 	return "", 0
 }
 
-// release forgets a connection; s.mu is held.
+// release forgets a connection; s.mu is held. It may run twice for a connection
+// (evicted, then ended), the second time doing nothing.
 func (s *Server) release(c *conn) {
 	if _, ok := s.conns[c]; !ok {
 		return
@@ -112,8 +134,9 @@ func (s *Server) release(c *conn) {
 	if s.perPeer[c.addr]--; s.perPeer[c.addr] <= 0 {
 		delete(s.perPeer, c.addr)
 	}
-	if !c.known {
-		s.unknownOpen--
+	if c.elem != nil {
+		s.unknown.Remove(c.elem)
+		c.elem = nil
 	}
 }
 
@@ -149,10 +172,9 @@ func (s *Server) markKnown(c *conn) {
 		}
 	}
 	s.known[c.addr] = now
-	if !c.known {
-		c.known = true
-		if _, ok := s.conns[c]; ok {
-			s.unknownOpen--
-		}
+	c.known = true
+	if c.elem != nil {
+		s.unknown.Remove(c.elem)
+		c.elem = nil
 	}
 }

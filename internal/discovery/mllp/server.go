@@ -1,6 +1,7 @@
 package mllp
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -99,6 +100,10 @@ type Config struct {
 	// KnownPeerTTL is how long an address stays known after its last valid message
 	// (default 24h).
 	KnownPeerTTL time.Duration
+	// EvictAfter: when the listener is full, the oldest connection of an unknown peer
+	// is closed to make room if it has been open this long (default 5s) without
+	// delivering a valid message.
+	EvictAfter time.Duration
 	// PartialFrameBudget bounds the bytes all connections together hold in frames larger
 	// than the read buffer while they arrive (default 32 MiB, or 2 x MaxMessageBytes if
 	// larger). A quarter is kept for known peers. A connection whose frame cannot get
@@ -141,25 +146,25 @@ type Server struct {
 	budget budget
 	now    func() time.Time
 
-	mu          sync.Mutex
-	conns       map[*conn]struct{}
-	perPeer     map[netip.Addr]int
-	known       map[netip.Addr]time.Time
-	unknownOpen int
-	closing     bool
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	perPeer map[netip.Addr]int
+	known   map[netip.Addr]time.Time
+	unknown *list.List // of *conn: connections of unknown peers, oldest first
+	closing bool
 
 	accepted, rejected, open atomic.Int64
 	frames, oversized, junk  atomic.Int64
 	refused                  [3]atomic.Int64 // by refusedReasons
-	closed                   [3]atomic.Int64 // by closedReasons
+	closed                   [4]atomic.Int64 // by closedReasons
 }
 
 var (
-	refusedReasons = [3]string{RefusedPerPeer, RefusedMaxConns, RefusedReserved}
-	closedReasons  = [3]string{ClosedIdle, ClosedFrameSlow, ClosedBudget}
+	refusedReasons = []string{RefusedPerPeer, RefusedMaxConns, RefusedReserved}
+	closedReasons  = []string{ClosedIdle, ClosedFrameSlow, ClosedBudget, ClosedEvicted}
 )
 
-func reasonIndex(reasons [3]string, r string) int {
+func reasonIndex(reasons []string, r string) int {
 	for i, x := range reasons {
 		if x == r {
 			return i
@@ -195,6 +200,9 @@ func Listen(cfg Config, h Handler) (*Server, error) {
 	if cfg.KnownPeerTTL <= 0 {
 		cfg.KnownPeerTTL = 24 * time.Hour
 	}
+	if cfg.EvictAfter <= 0 {
+		cfg.EvictAfter = 5 * time.Second
+	}
 	if cfg.PartialFrameBudget <= 0 {
 		cfg.PartialFrameBudget = max(32<<20, 2*int64(cfg.MaxMessageBytes))
 	}
@@ -218,6 +226,7 @@ func Listen(cfg Config, h Handler) (*Server, error) {
 		conns:   map[*conn]struct{}{},
 		perPeer: map[netip.Addr]int{},
 		known:   map[netip.Addr]time.Time{},
+		unknown: list.New(),
 	}
 	s.budget.limit = cfg.PartialFrameBudget
 	s.budget.shared = cfg.PartialFrameBudget - cfg.PartialFrameBudget/4
