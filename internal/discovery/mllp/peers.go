@@ -31,8 +31,9 @@ const markEvery = time.Minute
 type conn struct {
 	net.Conn
 	addr netip.Addr
-	// known: the peer sent a valid message recently (at accept, or since). Read and
-	// written by the connection's goroutine; the server's counts change under s.mu.
+	// known: the peer sent a valid message recently (at accept, or since). Set at
+	// accept, then changed only by the connection's own goroutine, under s.mu together
+	// with elem; so that goroutine may read it without the lock.
 	known    bool
 	markedAt time.Time
 	s        *Server
