@@ -1,9 +1,12 @@
 // Command hl7 measures the collector's HL7 listener on loopback: sustained messages
 // per second with acknowledgements over persistent connections, against a bare
 // MLLP-shaped ping-pong in the same run; acknowledgement latency at a fixed rate; and
-// memory per idle connection. See bench/hl7.md.
+// memory per idle connection. With -flood, it measures instead the real collector
+// binary under a flood of partial frames and idle connections: its memory growth and a
+// real sender's time to AA. See bench/hl7.md.
 //
 //	go run ./bench/hl7
+//	go run ./bench/hl7 -flood [-collector /path/to/collector]
 package main
 
 import (
@@ -37,7 +40,26 @@ func main() {
 	rate := flag.Int("rate", 2000, "messages per second for the latency test")
 	latencySlices := flag.Int("latency-slices", 10, "alternating baseline/HL7 latency slices")
 	idle := flag.Int("idle", 2000, "idle connections for the memory test")
+	var fo floodOptions
+	floodMode := flag.Bool("flood", false, "instead: flood the real collector binary's listener with partial frames (see bench/hl7.md)")
+	flag.StringVar(&fo.collector, "collector", "", "with -flood: collector binary (default: go build ./cmd/collector)")
+	flag.IntVar(&fo.conns, "flood-conns", 1000, "with -flood: connections from the flooding address")
+	flag.IntVar(&fo.frameBytes, "flood-frame", 1<<20, "with -flood: bytes of the frame each flood connection starts and never ends")
+	flag.DurationVar(&fo.redial, "flood-redial", 500*time.Millisecond, "with -flood: a closed flood connection dials again after this")
+	flag.IntVar(&fo.idle, "flood-idle", 300, "with -flood: idle connections from a second address")
+	flag.DurationVar(&fo.duration, "flood-duration", 20*time.Second, "with -flood: how long the flood lasts")
+	flag.DurationVar(&fo.sendEvery, "flood-send-every", 250*time.Millisecond, "with -flood: the real sender's message interval")
+	flag.StringVar(&fo.hl7Settings, "flood-hl7", "", "with -flood: extra hl7 settings, ';'-separated (\"max_connections_per_peer: 10\")")
+	flag.IntVar(&fo.hosts, "flood-hosts", 1, "with -flood: spread the flood connections over this many addresses")
+	flag.BoolVar(&fo.senderFirst, "flood-sender-known", false, "with -flood: the real sender sends one message before the flood")
 	flag.Parse()
+	if *floodMode {
+		if err := runFlood(fo); err != nil {
+			fmt.Fprintln(os.Stderr, "hl7 flood bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

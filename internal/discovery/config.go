@@ -151,6 +151,18 @@ type HL7Config struct {
 	LearnHeartbeat bool `yaml:"learn_heartbeat"`
 	// MaxConnections bounds concurrent MLLP connections.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerPeer bounds concurrent connections from one IP address.
+	MaxConnectionsPerPeer int `yaml:"max_connections_per_peer"`
+	// KnownSenderConnections of max_connections are kept for known senders, addresses
+	// that sent a valid message within known_sender_ttl (0: a tenth of max_connections).
+	KnownSenderConnections int           `yaml:"known_sender_connections"`
+	KnownSenderTTL         time.Duration `yaml:"known_sender_ttl"`
+	// FrameTimeout bounds the time from a frame's start block to its end block.
+	FrameTimeout time.Duration `yaml:"frame_timeout"`
+	// PartialFrameBudgetBytes bounds the memory all connections together hold in
+	// frames still arriving (0: 32 MiB, or twice max_message_bytes if larger); a
+	// quarter of it is kept for known senders.
+	PartialFrameBudgetBytes int64 `yaml:"partial_frame_budget_bytes"`
 }
 
 // DefaultConfig returns the configuration a file is decoded over.
@@ -184,6 +196,10 @@ func DefaultConfig() Config {
 			MaxMessageBytes:  1 << 20,
 			IdleTimeout:      10 * time.Minute,
 			MaxConnections:   10000,
+
+			MaxConnectionsPerPeer: 100,
+			KnownSenderTTL:        24 * time.Hour,
+			FrameTimeout:          30 * time.Second,
 		},
 	}
 }
@@ -424,6 +440,23 @@ func (h *HL7Config) validate() error {
 	}
 	if h.MaxConnections < 1 {
 		errs = append(errs, fmt.Errorf("hl7.max_connections: %d must be at least 1", h.MaxConnections))
+	}
+	if h.MaxConnectionsPerPeer < 1 {
+		errs = append(errs, fmt.Errorf("hl7.max_connections_per_peer: %d must be at least 1", h.MaxConnectionsPerPeer))
+	}
+	if h.KnownSenderConnections < 0 || (h.KnownSenderConnections > 0 && h.KnownSenderConnections >= h.MaxConnections) {
+		errs = append(errs, fmt.Errorf("hl7.known_sender_connections: %d must be 0 (a tenth of max_connections) or below hl7.max_connections (%d)",
+			h.KnownSenderConnections, h.MaxConnections))
+	}
+	if h.KnownSenderTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("hl7.known_sender_ttl: %s is below 1m", h.KnownSenderTTL))
+	}
+	if h.FrameTimeout < time.Second || h.FrameTimeout > h.IdleTimeout {
+		errs = append(errs, fmt.Errorf("hl7.frame_timeout: %s is outside 1s..hl7.idle_timeout (%s)", h.FrameTimeout, h.IdleTimeout))
+	}
+	if b := h.PartialFrameBudgetBytes; b != 0 && (b < int64(h.MaxMessageBytes)*4/3 || b > 16<<30) {
+		errs = append(errs, fmt.Errorf("hl7.partial_frame_budget_bytes: %d is outside %d (4/3 of hl7.max_message_bytes: a quarter is kept for known senders)..17179869184",
+			b, int64(h.MaxMessageBytes)*4/3))
 	}
 	for class, d := range h.ClassTimeouts {
 		if class == "" || strings.ToUpper(class) != class || strings.ContainsAny(class, " -.") {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
+	"github.com/medcmdb/medcmdb/internal/lograte"
 )
 
 // HL7Options are the collaborators of an HL7 listener.
@@ -44,7 +45,9 @@ type HL7Listener struct {
 	ackPrefix string
 	ackSeq    atomic.Uint64
 	parsers   sync.Pool
-	logs      logLimiter
+	// logs writes a misbehaving sender's rejects once per interval and kind, with a
+	// count, instead of once per message.
+	logs *lograte.Limiter
 }
 
 // NewHL7Listener binds cfg.HL7.Listen now (so Addr is valid) and reports what it sees
@@ -76,19 +79,22 @@ func NewHL7Listener(cfg *Config, emit Emitter, opts HL7Options) (*HL7Listener, e
 		ackPrefix: "A" + hex.EncodeToString(b),
 		tracker:   newHL7Tracker(cfg, newIDSource(cfg.Name), emit, m, base, now),
 		parsers:   sync.Pool{New: func() any { return new(hl7.Message) }},
+		logs:      lograte.New(log, lograte.DefaultInterval, lograte.Options{}),
 	}
+	h := &cfg.HL7
 	srv, err := mllp.Listen(mllp.Config{
-		Addr: cfg.HL7.Listen, TLS: tlsConfig, MaxMessageBytes: cfg.HL7.MaxMessageBytes,
-		IdleTimeout: cfg.HL7.IdleTimeout, MaxConns: cfg.HL7.MaxConnections, Logger: log,
+		Addr: h.Listen, TLS: tlsConfig, MaxMessageBytes: h.MaxMessageBytes,
+		IdleTimeout: h.IdleTimeout, FrameTimeout: h.FrameTimeout,
+		MaxConns: h.MaxConnections, MaxConnsPerPeer: h.MaxConnectionsPerPeer,
+		ReservedConns: h.KnownSenderConnections, KnownPeerTTL: h.KnownSenderTTL,
+		PartialFrameBudget: h.PartialFrameBudgetBytes, Logger: log,
 	}, l)
 	if err != nil {
 		return nil, fmt.Errorf("hl7.listen: %w", err)
 	}
 	l.srv = srv
 	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "medcmdb_hl7_connections", Help: "Open MLLP connections.",
-		}, func() float64 { return float64(srv.Stats().Open) }))
+		opts.Registerer.MustRegister(newMLLPCollector(srv))
 	}
 	return l, nil
 }
@@ -111,11 +117,15 @@ func (l *HL7Listener) Run(ctx context.Context) error {
 		defer close(done)
 		l.tracker.Run(ctx)
 	}()
+	mc := l.srv.Config()
 	l.log.Info("hl7 listening", "addr", l.Addr().String(), "tls", l.cfg.HL7.TLSCert != "",
-		"heartbeat_timeout", l.cfg.HL7.HeartbeatTimeout)
+		"heartbeat_timeout", l.cfg.HL7.HeartbeatTimeout, "max_connections", mc.MaxConns,
+		"max_connections_per_peer", mc.MaxConnsPerPeer, "known_sender_connections", mc.ReservedConns,
+		"frame_timeout", mc.FrameTimeout, "partial_frame_budget_bytes", mc.PartialFrameBudget)
 	err := l.srv.Run(ctx)
 	cancel()
 	<-done
+	l.logs.Flush()
 	return err
 }
 
@@ -168,14 +178,15 @@ func (l *HL7Listener) ServeMLLP(_ context.Context, req *mllp.Request) {
 	}
 	rep := hl7.Extract(m, h)
 	l.tracker.Seen(&rep, now)
+	// A message that parsed and carried a valid header comes from a real HL7 sender:
+	// its address keeps a place when strangers flood the listener.
+	req.MarkKnown()
 	code := hl7.AA
 	var prob *hl7.Problem
 	if len(rep.Problems) > 0 {
 		code, prob = hl7.AE, &rep.Problems[0]
-		if l.logs.allow(now) {
-			l.log.Info("hl7 message accepted with error", "type", h.MessageType(), "control_id", h.ControlID,
-				"peer", req.Peer.String(), "reason", prob.Error())
-		}
+		l.logs.Info("accepted_with_error/"+strconv.Itoa(prob.Code), "hl7 message accepted with error",
+			"type", h.MessageType(), "control_id", h.ControlID, "peer", req.Peer.String(), "reason", prob.Error())
 	}
 	sent := l.acknowledge(req, m, h, code, prob, now)
 	l.metrics.message(h.MessageType(), sent)
@@ -193,10 +204,8 @@ func (l *HL7Listener) reject(req *mllp.Request, m *hl7.Message, h hl7.Header, p 
 		typ = h.MessageType()
 	}
 	l.metrics.message(typ, sent)
-	if l.logs.allow(now) {
-		l.log.Warn("hl7 message rejected", "type", typ, "control_id", h.ControlID,
-			"peer", req.Peer.String(), "reason", p.Error())
-	}
+	l.logs.Warn("rejected/"+strconv.Itoa(p.Code), "hl7 message rejected", "type", typ, "control_id", h.ControlID,
+		"peer", req.Peer.String(), "reason", p.Error())
 }
 
 // acknowledge sends what the sender asked for: original mode (AA/AE/AR), or in
@@ -236,22 +245,4 @@ func (l *HL7Listener) acknowledge(req *mllp.Request, m *hl7.Message, h hl7.Heade
 // at most 20 characters (the limit of HL7 2.3 to 2.6).
 func (l *HL7Listener) nextAckID() string {
 	return l.ackPrefix + strconv.FormatUint(l.ackSeq.Add(1), 36)
-}
-
-// logLimiter lets through at most 20 log lines a second, so a misbehaving sender
-// cannot flood the log.
-type logLimiter struct {
-	mu     sync.Mutex
-	second int64
-	n      int
-}
-
-func (r *logLimiter) allow(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s := now.Unix(); s != r.second {
-		r.second, r.n = s, 0
-	}
-	r.n++
-	return r.n <= 20
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
+	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
 )
 
 // Label values of medcmdb_hl7_messages_total: a fixed set, so a sender cannot grow
@@ -82,4 +83,55 @@ func (m *hl7Metrics) setTracked(counts map[State]int) {
 	for s, n := range counts {
 		m.tracked.WithLabelValues(string(s)).Set(float64(n))
 	}
+}
+
+// mllpCollector exposes the MLLP server's own counters at scrape time: connections
+// open, refused and closed by reason, memory held by frames still arriving, known
+// senders. The label values are the server's fixed reasons, all present from the start.
+type mllpCollector struct {
+	srv                                    *mllp.Server
+	open, refused, closed, partial, budget *prometheus.Desc
+	known                                  *prometheus.Desc
+}
+
+var (
+	mllpRefusedReasons = []string{mllp.RefusedPerPeer, mllp.RefusedMaxConns, mllp.RefusedReserved}
+	mllpClosedReasons  = []string{mllp.ClosedIdle, mllp.ClosedFrameSlow, mllp.ClosedBudget, mllp.ClosedEvicted}
+)
+
+func newMLLPCollector(srv *mllp.Server) *mllpCollector {
+	return &mllpCollector{
+		srv:  srv,
+		open: prometheus.NewDesc("medcmdb_hl7_connections", "Open MLLP connections.", nil, nil),
+		refused: prometheus.NewDesc("medcmdb_hl7_connections_refused_total",
+			"MLLP connections refused at accept, by reason (per_peer, max_connections, reserved_for_known).", []string{"reason"}, nil),
+		closed: prometheus.NewDesc("medcmdb_hl7_connections_closed_total",
+			"MLLP connections closed by the collector, by reason (idle, frame_timeout, partial_frame_budget, evicted).", []string{"reason"}, nil),
+		partial: prometheus.NewDesc("medcmdb_hl7_partial_frame_bytes",
+			"Memory held by MLLP frames still arriving, all connections together.", nil, nil),
+		budget: prometheus.NewDesc("medcmdb_hl7_partial_frame_budget_bytes",
+			"Bound of medcmdb_hl7_partial_frame_bytes (hl7.partial_frame_budget_bytes).", nil, nil),
+		known: prometheus.NewDesc("medcmdb_hl7_known_senders",
+			"Addresses that sent a valid HL7 message within hl7.known_sender_ttl (expired ones may linger).", nil, nil),
+	}
+}
+
+func (c *mllpCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.open, c.refused, c.closed, c.partial, c.budget, c.known} {
+		ch <- d
+	}
+}
+
+func (c *mllpCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.srv.Stats()
+	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(st.Open))
+	for _, r := range mllpRefusedReasons {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(st.Refused[r]), r)
+	}
+	for _, r := range mllpClosedReasons {
+		ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(st.Closed[r]), r)
+	}
+	ch <- prometheus.MustNewConstMetric(c.partial, prometheus.GaugeValue, float64(st.PartialBytes))
+	ch <- prometheus.MustNewConstMetric(c.budget, prometheus.GaugeValue, float64(st.PartialBudget))
+	ch <- prometheus.MustNewConstMetric(c.known, prometheus.GaugeValue, float64(st.KnownPeers))
 }

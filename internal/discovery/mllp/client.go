@@ -37,7 +37,13 @@ func Dial(ctx context.Context, addr string, tlsConfig *tls.Config) (*Client, err
 	if err != nil {
 		return nil, fmt.Errorf("mllp dial %s: %w", addr, err)
 	}
-	return &Client{conn: conn, r: NewReader(conn, 16<<20, 0), Timeout: 30 * time.Second}, nil
+	return NewClient(conn), nil
+}
+
+// NewClient makes a Client of a connection already open (one dialled from a chosen
+// source address, say).
+func NewClient(conn net.Conn) *Client {
+	return &Client{conn: conn, r: NewReader(conn, 16<<20, 0), Timeout: 30 * time.Second}
 }
 
 // Send writes msg as one frame and returns the next frame received, normally its

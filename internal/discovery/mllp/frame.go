@@ -23,6 +23,21 @@ const (
 // and answer); the rest of the frame is skipped by the next call.
 var ErrFrameTooLarge = errors.New("mllp: frame exceeds the maximum size")
 
+// ErrOverBudget is returned by ReadFrame when the Reader's Allocator refused memory
+// for the frame in progress. That frame is lost (the next call skips its rest); a
+// server closes the connection so the sender retries later.
+var ErrOverBudget = errors.New("mllp: no memory left for partial frames")
+
+// Allocator grants the memory a Reader holds beyond its read buffer: a frame larger
+// than the buffer is copied into memory granted here, a step at a time as its bytes
+// arrive, so a sender that stops half-way holds only what it sent.
+type Allocator interface {
+	// Grow asks for n more bytes; false refuses them.
+	Grow(n int) bool
+	// Free gives back n bytes.
+	Free(n int)
+}
+
 // headKeep is how much of an oversized frame is kept so that its header can be read.
 const headKeep = 4096
 
@@ -36,6 +51,11 @@ type Reader struct {
 
 	skipping bool // inside an oversized frame: discard up to its end block
 	wantCR   bool // an end block was just read: a following CR belongs to it
+	inFrame  bool // a start block was read and its frame is not complete yet
+	starts   uint64
+
+	alloc Allocator // nil: unlimited
+	held  int       // bytes granted by alloc: cap(buf)
 
 	// Junk counts bytes skipped outside frames; Discarded counts bytes of oversized
 	// frames that were dropped.
@@ -54,6 +74,45 @@ func NewReader(r io.Reader, max, size int) *Reader {
 		size = 4096
 	}
 	return &Reader{br: bufio.NewReaderSize(r, size), max: max}
+}
+
+// SetAllocator makes the Reader ask a for the memory of frames larger than its read
+// buffer. Call it before the first ReadFrame.
+func (r *Reader) SetAllocator(a Allocator) { r.alloc = a }
+
+// InFrame reports whether the Reader is inside a frame: its start block was read and
+// its end was not (a frame being skipped counts). A server uses it to tell a frame that
+// is too slow from a connection that is merely idle.
+func (r *Reader) InFrame() bool { return r.inFrame || r.skipping }
+
+// Held returns the bytes the Reader holds beyond its read buffer.
+func (r *Reader) Held() int { return cap(r.buf) }
+
+// Release gives back the memory held beyond the read buffer. ReadFrame does it by
+// itself before waiting for a frame; a server calls it when a connection ends.
+func (r *Reader) Release() {
+	if r.alloc != nil && r.held > 0 {
+		r.alloc.Free(r.held)
+	}
+	r.buf, r.held = nil, 0
+}
+
+// grow makes room for n more bytes in buf. Capacity doubles (as append would) but never
+// beyond the maximum frame size, and every new byte of capacity is asked of the
+// allocator first.
+func (r *Reader) grow(n int) error {
+	need := len(r.buf) + n
+	if need <= cap(r.buf) {
+		return nil
+	}
+	c := max(need, min(max(2*cap(r.buf), 4096), r.max))
+	if r.alloc != nil && !r.alloc.Grow(c-r.held) {
+		return ErrOverBudget
+	}
+	nb := make([]byte, len(r.buf), c)
+	copy(nb, r.buf)
+	r.buf, r.held = nb, c
+	return nil
 }
 
 // Buffered reports whether a complete or partial next frame is already buffered, so a
@@ -78,6 +137,11 @@ func (r *Reader) eatCR() {
 // call. io.EOF means the stream ended cleanly between frames; io.ErrUnexpectedEOF
 // that it ended inside one.
 func (r *Reader) ReadFrame() ([]byte, error) {
+	if r.br.Buffered() == 0 {
+		// Nothing of the next frame has arrived: hold no memory while waiting (here
+		// for the CR after the last end block, below for the next start block).
+		r.Release()
+	}
 	if r.wantCR {
 		b, err := r.br.Peek(1)
 		if err != nil {
@@ -93,11 +157,17 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 			return nil, err
 		}
 	}
+	if r.br.Buffered() == 0 {
+		r.Release()
+	}
 	// Find the start block.
+	r.inFrame = false
 	for {
 		line, err := r.br.ReadSlice(StartBlock)
 		if err == nil {
 			r.Junk += int64(len(line) - 1)
+			r.inFrame = true
+			r.starts++
 			break
 		}
 		r.Junk += int64(len(line))
@@ -109,7 +179,7 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 	// Read up to the end block. The common case is a frame wholly in the buffer:
 	// return it in place. A large frame's buffer is not kept for the next one.
 	if cap(r.buf) > 64<<10 {
-		r.buf = nil
+		r.Release()
 	}
 	r.buf = r.buf[:0]
 	for {
@@ -133,26 +203,47 @@ func (r *Reader) ReadFrame() ([]byte, error) {
 		}
 		if len(r.buf)+len(chunk) > r.max {
 			keep := min(headKeep, r.max)
+			var err error
 			if len(r.buf) < keep {
-				r.buf = append(r.buf, chunk[:min(len(chunk), keep-len(r.buf))]...)
+				head := chunk[:min(len(chunk), keep-len(r.buf))]
+				if err = r.grow(len(head)); err == nil {
+					r.buf = append(r.buf, head...)
+				}
 			}
 			r.Discarded += int64(len(chunk))
+			r.inFrame = false
 			if done {
 				r.wantCR = true
 			} else {
 				r.skipping = true
 			}
+			if err != nil {
+				r.Release()
+				return nil, err
+			}
 			return r.buf[:min(len(r.buf), keep)], ErrFrameTooLarge
 		}
 		if done {
 			r.wantCR = true
+			r.inFrame = false
 			if len(r.buf) == 0 {
 				return chunk, nil
 			}
-			r.buf = append(r.buf, chunk...)
-			return r.buf, nil
+		}
+		if err := r.grow(len(chunk)); err != nil {
+			// The frame is lost: skip its rest as if it were too large.
+			r.Discarded += int64(len(r.buf) + len(chunk))
+			r.Release()
+			r.inFrame = false
+			if !done {
+				r.skipping = true
+			}
+			return nil, err
 		}
 		r.buf = append(r.buf, chunk...)
+		if done {
+			return r.buf, nil
+		}
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func frame(s string) string { return "\x0b" + s + "\x1c\r" }
@@ -102,6 +104,112 @@ func TestReaderBuffered(t *testing.T) {
 	}
 }
 
+// limitAlloc is an Allocator with a fixed limit that records its peak use.
+type limitAlloc struct {
+	mu                sync.Mutex
+	limit, used, peak int
+	refused           int
+}
+
+func (a *limitAlloc) usedNow() int { a.mu.Lock(); defer a.mu.Unlock(); return a.used }
+
+func (a *limitAlloc) Grow(n int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.used+n > a.limit {
+		a.refused++
+		return false
+	}
+	a.used += n
+	a.peak = max(a.peak, a.used)
+	return true
+}
+
+func (a *limitAlloc) Free(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.used -= n
+	if a.used < 0 {
+		panic("freed more than granted")
+	}
+}
+
+func TestReaderAllocator(t *testing.T) {
+	big := strings.Repeat("x", 20000)
+	a := &limitAlloc{limit: 64 << 10}
+	// A frame over the budget is lost and skipped; the next frame is read as usual;
+	// frames that fit in the read buffer need no memory at all.
+	in := frame("small") + frame(big) + frame(strings.Repeat("y", 100000)) + frame("after") + frame(big)
+	r := NewReader(iotest.OneByteReader(strings.NewReader(in)), 1<<20, 4096)
+	r.SetAllocator(a)
+	var got []string
+	overBudget := 0
+	for {
+		f, err := r.ReadFrame()
+		if errors.Is(err, ErrOverBudget) {
+			overBudget++
+			if f != nil || r.Held() != 0 || a.used != 0 {
+				t.Fatalf("after ErrOverBudget: frame %d bytes, reader holds %d, allocator %d", len(f), r.Held(), a.used)
+			}
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			break
+		}
+		got = append(got, string(f))
+		if r.Held() != a.used {
+			t.Fatalf("reader holds %d, allocator granted %d", r.Held(), a.used)
+		}
+	}
+	if len(got) != 4 || got[0] != "small" || got[1] != big || got[2] != "after" || got[3] != big {
+		t.Fatalf("frames %d: want small, big, after, big", len(got))
+	}
+	if overBudget != 1 || a.peak > a.limit {
+		t.Fatalf("%d frames over budget (want 1), peak %d of %d", overBudget, a.peak, a.limit)
+	}
+	// Memory is asked for as bytes arrive (doubling, never more than twice what came):
+	// a 20,000-byte frame peaks at 32 KiB, not at the 1 MiB maximum.
+	if a.peak > 64<<10 || a.peak < 20000 {
+		t.Fatalf("peak %d for frames of 20,000 bytes", a.peak)
+	}
+	r.Release()
+	if a.used != 0 {
+		t.Fatalf("%d bytes still granted after Release", a.used)
+	}
+}
+
+func TestReaderHoldsNothingBetweenFrames(t *testing.T) {
+	pr, pw := io.Pipe()
+	a := &limitAlloc{limit: 1 << 20}
+	r := NewReader(pr, 0, 4096)
+	r.SetAllocator(a)
+	go pw.Write([]byte(frame(strings.Repeat("z", 50000))))
+	if f, err := r.ReadFrame(); err != nil || len(f) != 50000 {
+		t.Fatalf("frame %d bytes, %v", len(f), err)
+	}
+	if a.usedNow() == 0 {
+		t.Fatal("a 50,000-byte frame was read with no memory granted")
+	}
+	// The next call waits for a frame that has not come: it must give the memory back
+	// first, so an idle connection holds none of the budget.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.ReadFrame()
+	}()
+	for deadline := time.Now().Add(5 * time.Second); a.usedNow() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still held while waiting for the next frame", a.usedNow())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	pw.Close()
+	<-done
+}
+
 func TestWriteFrameRefusesFramingBytes(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteFrame(&b, []byte("a\x1cb")); err == nil {
@@ -121,10 +229,21 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, max, size int) {
 		max = 1 + abs(max)%512
 		size = 16 + abs(size)%256
-		for _, src := range []io.Reader{bytes.NewReader(in), iotest.OneByteReader(bytes.NewReader(in))} {
+		for i, src := range []io.Reader{bytes.NewReader(in), iotest.OneByteReader(bytes.NewReader(in)), bytes.NewReader(in)} {
 			r := NewReader(src, max, size)
+			var a *limitAlloc
+			if i == 2 { // a budget smaller than some frames
+				a = &limitAlloc{limit: max / 2}
+				r.SetAllocator(a)
+			}
 			for range len(in) + 2 {
 				fr, err := r.ReadFrame()
+				if a != nil && (a.used != r.Held() || a.peak > a.limit) {
+					t.Fatalf("allocator: %d granted, reader holds %d, peak %d of %d", a.used, r.Held(), a.peak, a.limit)
+				}
+				if errors.Is(err, ErrOverBudget) {
+					continue
+				}
 				if err != nil && !errors.Is(err, ErrFrameTooLarge) {
 					break
 				}
@@ -134,6 +253,9 @@ func FuzzReader(f *testing.F) {
 				if bytes.IndexByte(fr, StartBlock) >= 0 || bytes.IndexByte(fr, EndBlock) >= 0 {
 					t.Fatalf("frame %q contains a framing byte", fr)
 				}
+			}
+			if r.Release(); a != nil && a.used != 0 {
+				t.Fatalf("%d bytes granted after Release", a.used)
 			}
 		}
 	})
