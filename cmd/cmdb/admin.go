@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/auth"
@@ -37,13 +38,15 @@ func (f *storeFlags) open(ctx context.Context) (*store.Store, error) {
 // tokenCmd manages API tokens: cmdb token create --role R --name N.
 func tokenCmd(args []string) error {
 	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: cmdb token create --role viewer|biomed|servicedesk|admin|collector --name NAME")
+		return errors.New("usage: cmdb token create --role viewer|biomed|servicedesk|admin|collector --name NAME [--collector NAME] [--site SITE]")
 	}
 	var f storeFlags
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
 	f.register(fs)
 	role := fs.String("role", "", "role of the new token")
 	name := fs.String("name", "", "name of the new token (who or what uses it)")
+	collector := fs.String("collector", "", "collector tokens: the collector name it reports as, its config's name (default: --name)")
+	site := fs.String("site", "", "collector tokens: the only site its observations may carry (default: any)")
 	if err := cli.ParseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -54,6 +57,11 @@ func tokenCmd(args []string) error {
 	if *name == "" {
 		return errors.New("token create: --name is required")
 	}
+	sp := auth.Spec{Name: *name, Role: r, By: "cli", Collector: *collector, Site: *site}
+	// Refuse a bad name before starting the store.
+	if err := auth.CheckName("token name", strings.TrimSpace(*name)); err != nil {
+		return fmt.Errorf("token create: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := f.open(ctx)
@@ -61,13 +69,24 @@ func tokenCmd(args []string) error {
 		return err
 	}
 	defer st.Close(context.Background())
-	secret, _, err := auth.NewStore(st.DB).Create(ctx, *name, r, "cli")
+	secret, t, err := auth.NewStore(st.DB).Issue(ctx, sp)
 	if err != nil {
-		return err
+		return fmt.Errorf("token create: %w", err)
+	}
+	if t.Collector != "" {
+		// On stderr: stdout is the secret alone, for scripts.
+		fmt.Fprintf(os.Stderr, "collector token %q: reports only as collector %q%s\n", t.Name, t.Collector, siteNote(t.Site))
 	}
 	// The secret is shown once and never stored.
 	fmt.Println(secret)
 	return nil
+}
+
+func siteNote(site string) string {
+	if site == "" {
+		return ""
+	}
+	return fmt.Sprintf(", for site %q only", site)
 }
 
 // storeCmd runs the embedded store alone, so that several cmdb processes (or tools
