@@ -167,13 +167,7 @@ func startEmbedded(o Options, log *slog.Logger) (*Embedded, error) {
 		return nil, err
 	}
 	sock, err := placeSocket(o.Socket, o.DataDir, log)
-	if err == nil {
-		err = clearStaleSocket(sock.path)
-	}
 	if err != nil {
-		if sock.cleanup != nil {
-			sock.cleanup()
-		}
 		unlock()
 		return nil, err
 	}
@@ -182,6 +176,10 @@ func startEmbedded(o Options, log *slog.Logger) (*Embedded, error) {
 			sock.cleanup()
 		}
 		unlock()
+	}
+	if err := clearStaleSocket(sock.path); err != nil {
+		release()
+		return nil, err
 	}
 	lc := ferretdb.ListenerConfig{Unix: sock.path}
 	if o.TLS != nil {
