@@ -15,9 +15,11 @@ import (
 
 // TokenAdmin manages API tokens.
 type TokenAdmin interface {
-	Create(ctx context.Context, name string, role auth.Role, by string) (string, *auth.Token, error)
+	Issue(ctx context.Context, sp auth.Spec) (string, *auth.Token, error)
 	List(ctx context.Context) ([]auth.Token, error)
 	Revoke(ctx context.Context, id string) (*auth.Token, error)
+	// BindCollector binds a collector token from before bindings on its first report.
+	BindCollector(ctx context.Context, p *auth.Principal, collector, site string) (*auth.Principal, bool, error)
 }
 
 // Auditor records and lists audited actions.
@@ -44,6 +46,10 @@ var apiTokenType = gql.NewObject(gql.ObjectConfig{
 		"createdAt": {Type: gql.NewNonNull(timeScalar), Resolve: field(func(t auth.Token) any { return t.CreatedAt })},
 		"createdBy": {Type: gql.String, Resolve: field(func(t auth.Token) any { return orNil(t.CreatedBy) })},
 		"revoked":   {Type: gql.NewNonNull(gql.Boolean), Resolve: field(func(t auth.Token) any { return t.Revoked })},
+		"collector": {Type: gql.String, Description: "A collector token reports only as this collector (null: not bound yet; bound on its first report).",
+			Resolve: field(func(t auth.Token) any { return orNil(t.Collector) })},
+		"site": {Type: gql.String, Description: "A collector token bound to a site reports only observations of that site.",
+			Resolve: field(func(t auth.Token) any { return orNil(t.Site) })},
 	},
 })
 
@@ -89,13 +95,19 @@ func init() {
 	}, admin...)
 	RegisterMutation("createToken", func() *gql.Field {
 		return &gql.Field{Type: gql.NewNonNull(createdTokenType),
-			Args: gql.FieldConfigArgument{"name": {Type: gql.NewNonNull(gql.String)}, "role": {Type: gql.NewNonNull(roleEnum)}},
+			Args: gql.FieldConfigArgument{
+				"name": {Type: gql.NewNonNull(gql.String)}, "role": {Type: gql.NewNonNull(roleEnum)},
+				"collector": {Type: gql.String, Description: "Collector tokens: the collector it reports as (default: name)."},
+				"site":      {Type: gql.String, Description: "Collector tokens: the only site its observations may carry (default: any)."},
+			},
 			Resolve: func(p gql.ResolveParams) (any, error) {
-				name := strings.TrimSpace(str(p.Args, "name"))
-				if name == "" || len(name) > 100 {
-					return nil, errorf(CodeBadUserInput, "name: 1..100 characters")
+				secret, t, err := deps(p.Context).Tokens.Issue(p.Context, auth.Spec{
+					Name: str(p.Args, "name"), Role: auth.Role(str(p.Args, "role")), By: actor(p.Context),
+					Collector: str(p.Args, "collector"), Site: str(p.Args, "site"),
+				})
+				if errors.Is(err, auth.ErrBadSpec) || errors.Is(err, auth.ErrDuplicateName) {
+					return nil, errorf(CodeBadUserInput, "%v", err)
 				}
-				secret, t, err := deps(p.Context).Tokens.Create(p.Context, name, auth.Role(str(p.Args, "role")), actor(p.Context))
 				if err != nil {
 					return nil, internal(err)
 				}

@@ -18,9 +18,12 @@ import (
 
 type fakeAuth map[string]auth.Role
 
+// fakeCollectorOf binds the fake collector tokens to the collector their tests report as.
+var fakeCollectorOf = map[string]string{"col-tok": "c1", "tok-collector": "c"}
+
 func (f fakeAuth) Authenticate(_ context.Context, s string) (*auth.Principal, error) {
 	if r, ok := f[s]; ok {
-		return &auth.Principal{Name: s, Role: r}, nil
+		return &auth.Principal{Name: s, Role: r, Collector: fakeCollectorOf[s]}, nil
 	}
 	return nil, auth.ErrUnauthenticated
 }

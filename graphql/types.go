@@ -240,6 +240,9 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
+				if err := checkReporter(p.Context, collector, obs); err != nil {
+					return nil, err
+				}
 				res, err := deps(p.Context).Reporter.Report(p.Context, collector, obs)
 				if err != nil {
 					return nil, internal(err)

@@ -103,13 +103,16 @@ func demo(args []string) error {
 	if err != nil {
 		return err
 	}
-	viewer, _, err := srv.Tokens().Create(ctx, "demo-admin", auth.RoleAdmin, "demo")
+	// Reissued at each start: a kept --data-dir already has tokens of these names.
+	viewer, _, err := srv.Tokens().Reissue(ctx, auth.Spec{Name: "demo-admin", Role: auth.RoleAdmin, By: "demo"})
 	if err != nil {
 		return err
 	}
-	collectorToken, _, err := srv.Tokens().Create(ctx, "demo-collector", auth.RoleCollector, "demo")
-	if err != nil {
-		return err
+	// One token per site collector, bound to it (a collector token reports only as
+	// its own collector and site).
+	collectorToken := func(name, site string) (string, error) {
+		secret, _, err := srv.Tokens().Reissue(ctx, auth.Spec{Name: name, Role: auth.RoleCollector, By: "demo", Site: site})
+		return secret, err
 	}
 	// The collectors bind their trap and HL7 listeners first: the simulator sends there.
 	sim, err := devicesim.New(h, devicesim.Config{Listen: f.snmpListen, Logger: log})
@@ -195,14 +198,18 @@ func demo(args []string) error {
 // demoCollectorConfigs builds one collector configuration per site, with one range
 // per unit carrying the unit's location, as an operator would write them, and trap
 // and HL7 listeners on loopback (port 0 until the first start binds them).
-func demoCollectorConfigs(h *devicesim.Hospital, port int, url, token string, poll, hl7Interval time.Duration) ([]*discovery.Config, error) {
+func demoCollectorConfigs(h *devicesim.Hospital, port int, url string, token func(name, site string) (string, error), poll, hl7Interval time.Duration) ([]*discovery.Config, error) {
 	var out []*discovery.Config
 	for _, s := range h.Sites {
 		cfg := discovery.DefaultConfig()
 		cfg.Name = "demo-" + s.Code
 		cfg.Site = s.Name
 		cfg.CMDB.URL = url
-		cfg.CMDB.Token = discovery.Secret(token)
+		secret, err := token(cfg.Name, cfg.Site)
+		if err != nil {
+			return nil, fmt.Errorf("collector token for %s: %w", s.Name, err)
+		}
+		cfg.CMDB.Token = discovery.Secret(secret)
 		cfg.Refresh = 20 * time.Second
 		cfg.SNMP.Port = port
 		cfg.SNMP.Timeout = 500 * time.Millisecond

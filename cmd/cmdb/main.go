@@ -19,8 +19,10 @@ const usage = `usage:
                                    a simulated hospital, a collector and the cmdb
   cmdb check-config --config FILE  validate a policy file and exit
   cmdb token create --role R --name N   create an API token (printed once)
-  cmdb store [--listen 127.0.0.1:27017] [--data-dir DIR]
-                                   run only the embedded store, for several cmdb processes
+  cmdb store [--data-dir DIR] [--socket PATH] [--listen ADDR --tls-cert F --tls-key F --tls-client-ca F]
+                                   run only the embedded store, for several cmdb processes:
+                                   on a Unix socket only its user can reach, and on TCP only
+                                   with TLS client certificates
   cmdb import --csv FILE [--url URL] [--token TOKEN]
                                    import assets into a running cmdb; bad rows are listed
   cmdb export --csv [--out FILE] [--site S] [--care-area A] [--url URL] [--token TOKEN]

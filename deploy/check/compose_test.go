@@ -19,7 +19,7 @@ func TestComposeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"COLLECTOR_TOKEN": "check-token"}
+	env := map[string]string{"COLLECTOR_TOKEN_MAIN_CAMPUS": "check-token-1", "COLLECTOR_TOKEN_NORTH_CLINIC": "check-token-2"}
 	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  dir,
 		ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: raw}},
@@ -35,9 +35,18 @@ func TestComposeFile(t *testing.T) {
 		}
 	}
 	collectors := 0
+	tokens := map[string]string{} // token -> collector: one token per collector (tokens are bound)
 	for name, s := range project.Services {
 		if strings.HasPrefix(name, "collector-") {
 			collectors++
+			tok, comm := s.Environment["COLLECTOR_TOKEN"], s.Environment["SNMP_COMMUNITY"]
+			if tok == nil || *tok == "" || comm == nil {
+				t.Errorf("%s: environment %v, want its own COLLECTOR_TOKEN and the SNMP settings", name, s.Environment)
+			} else if other, dup := tokens[*tok]; dup {
+				t.Errorf("%s and %s share a token: a collector token reports only as its own collector", name, other)
+			} else {
+				tokens[*tok] = name
+			}
 			for _, v := range s.Volumes {
 				if v.Type == types.VolumeTypeBind && strings.HasSuffix(v.Source, ".yaml") {
 					checkCollectorFile(t, v.Source)

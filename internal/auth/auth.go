@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,13 @@ type Principal struct {
 	TokenID string
 	Name    string
 	Role    Role
+	// Collector and Site are a collector token's binding: it reports only as that
+	// collector (and only for that site, when set). An empty Collector on a collector
+	// token means a token from before bindings, bound on its first report.
+	Collector string
+	Site      string
+
+	hash string // the token's _id, to bind it
 }
 
 // Token is a stored token; its _id is the hash of the secret.
@@ -60,6 +68,14 @@ type Token struct {
 	CreatedAt time.Time `bson:"createdAt"`
 	CreatedBy string    `bson:"createdBy,omitempty"`
 	Revoked   bool      `bson:"revoked,omitempty"`
+	// Collector and Site bind a collector token (see Principal).
+	Collector string    `bson:"collector,omitempty"`
+	Site      string    `bson:"site,omitempty"`
+	BoundAt   time.Time `bson:"boundAt,omitempty"`
+}
+
+func (t *Token) principal() *Principal {
+	return &Principal{TokenID: ShortID(t.ID), Name: t.Name, Role: t.Role, Collector: t.Collector, Site: t.Site, hash: t.ID}
 }
 
 // ErrUnauthenticated means no valid token was given.
@@ -68,8 +84,10 @@ var ErrUnauthenticated = errors.New("missing, unknown or revoked token")
 // Store keeps tokens, with a short cache so a token lookup is not a database
 // round trip per request.
 type Store struct {
-	col *mongo.Collection
-	ttl time.Duration
+	col   *mongo.Collection
+	names *mongo.Collection // token_names: one claim per active name
+	ttl   time.Duration
+	log   *slog.Logger
 
 	mu    sync.Mutex
 	cache map[string]cached
@@ -82,7 +100,14 @@ type cached struct {
 
 // NewStore returns a token store over the tokens collection.
 func NewStore(db *mongo.Database) *Store {
-	return &Store{col: db.Collection("tokens"), ttl: 10 * time.Second, cache: map[string]cached{}}
+	return &Store{col: db.Collection("tokens"), names: db.Collection("token_names"), ttl: 10 * time.Second,
+		cache: map[string]cached{}, log: slog.New(slog.DiscardHandler)}
+}
+
+// WithLogger makes the store log what operators must know (a token bound on first use).
+func (s *Store) WithLogger(l *slog.Logger) *Store {
+	s.log = l.With("component", "auth")
+	return s
 }
 
 // Hash returns the stored form of a token secret.
@@ -91,19 +116,64 @@ func Hash(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Create makes a token and returns its secret, which is never stored.
+// Create makes a token and returns its secret, which is never stored. A collector
+// token is bound to the collector of its name.
 func (s *Store) Create(ctx context.Context, name string, role Role, by string) (string, *Token, error) {
-	if name == "" {
-		return "", nil, errors.New("token name is required")
+	return s.Issue(ctx, Spec{Name: name, Role: role, By: by})
+}
+
+// Spec describes a token to issue.
+type Spec struct {
+	Name string
+	Role Role
+	By   string // who asks (audit)
+	// Collector binds a collector token to the collector it reports as (default:
+	// Name); Site, when set, also to the site its observations carry. Only for
+	// RoleCollector.
+	Collector, Site string
+}
+
+// Issue makes a token and returns its secret, which is never stored. The name must be
+// printable, at most MaxNameLen characters, and not that of another active token.
+func (s *Store) Issue(ctx context.Context, sp Spec) (string, *Token, error) {
+	sp.Name, sp.Collector, sp.Site = strings.TrimSpace(sp.Name), strings.TrimSpace(sp.Collector), strings.TrimSpace(sp.Site)
+	if err := CheckName("token name", sp.Name); err != nil {
+		return "", nil, err
+	}
+	if _, err := ParseRole(string(sp.Role)); err != nil {
+		return "", nil, specError(err.Error())
+	}
+	if sp.Role == RoleCollector {
+		if sp.Collector == "" {
+			sp.Collector = sp.Name
+		}
+		if err := CheckName("collector", sp.Collector); err != nil {
+			return "", nil, err
+		}
+		if sp.Site != "" {
+			if err := CheckName("site", sp.Site); err != nil {
+				return "", nil, err
+			}
+		}
+	} else if sp.Collector != "" || sp.Site != "" {
+		return "", nil, specError(fmt.Sprintf("a %s token cannot be bound to a collector or site: only collector tokens are", sp.Role))
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", nil, err
 	}
 	secret := "mcm_" + base64.RawURLEncoding.EncodeToString(b)
-	t := &Token{ID: Hash(secret), Name: name, Role: role, CreatedAt: time.Now().UTC(), CreatedBy: by}
+	now := time.Now().UTC()
+	t := &Token{ID: Hash(secret), Name: sp.Name, Role: sp.Role, CreatedAt: now, CreatedBy: sp.By, Collector: sp.Collector, Site: sp.Site}
+	if t.Collector != "" {
+		t.BoundAt = now
+	}
+	if err := s.claimName(ctx, t.Name, t.ID); err != nil {
+		return "", nil, err
+	}
 	if _, err := s.col.InsertOne(ctx, t); err != nil {
-		return "", nil, fmt.Errorf("storing token %q: %w", name, err)
+		s.releaseName(ctx, t.Name, t.ID)
+		return "", nil, fmt.Errorf("storing token %q: %w", sp.Name, err)
 	}
 	return secret, t, nil
 }
@@ -132,7 +202,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, er
 	case err != nil:
 		return nil, fmt.Errorf("looking up token: %w", err)
 	case !t.Revoked:
-		p = &Principal{TokenID: ShortID(t.ID), Name: t.Name, Role: t.Role}
+		p = t.principal()
 	}
 	s.mu.Lock()
 	if len(s.cache) > 10000 {
@@ -195,6 +265,7 @@ func (s *Store) Revoke(ctx context.Context, id string) (*Token, error) {
 		if _, err := s.col.UpdateOne(ctx, bson.M{"_id": t.ID}, bson.M{"$set": bson.M{"revoked": true}}); err != nil {
 			return nil, fmt.Errorf("revoking token %s: %w", id, err)
 		}
+		s.releaseName(ctx, t.Name, t.ID)
 		s.mu.Lock()
 		delete(s.cache, t.ID)
 		s.mu.Unlock()

@@ -223,9 +223,11 @@ func ParseConfig(data []byte) (*Config, error) { return ParseConfigWith(data, ni
 // ParseConfigWith is ParseConfig with overrides (command-line flags) applied between
 // decoding and validation.
 func ParseConfigWith(data []byte, override func(*Config)) (*Config, error) {
-	data, missing := yamlstrict.ExpandEnv(data)
 	cfg := DefaultConfig()
-	if err := yamlstrict.Decode(data, &cfg); err != nil {
+	// DecodeEnv's errors quote the file as written, never a secret from it or from
+	// the environment.
+	missing, err := yamlstrict.DecodeEnv(data, &cfg)
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Name == "" {

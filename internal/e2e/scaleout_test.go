@@ -41,7 +41,7 @@ type replica struct {
 func startCluster(t *testing.T, policy string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	st := testkit.Start(t, testkit.Binary(t, "cmdb"), "store", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "store"))
+	st := testkit.Start(t, testkit.Binary(t, "cmdb"), "store", "--data-dir", filepath.Join(dir, "store"))
 	uri := st.WaitFor(`msg="embedded store listening" uri=(\S+)`, 60*time.Second)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {

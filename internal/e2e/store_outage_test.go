@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
 // TestStoreOutage is issue 9's second resilience proof. The cmdb runs on --mongo-uri
 // against `cmdb store` (the embedded FerretDB as its own process); the store process
 // is killed in the middle of a failure scenario and restarted 40 s later on the same
-// port and data dir. While it is down: /readyz answers 503 and medcmdb_store_up is 0,
+// socket and data dir. While it is down: /readyz answers 503 and medcmdb_store_up is 0,
 // reads are still served from the working set, a mutation gets 503
 // SERVICE_UNAVAILABLE with a plain message, and the collector's reports fail with 503
 // so it spools. After the restart the cmdb recovers by itself and the outcome is the
@@ -27,15 +28,16 @@ func TestStoreOutage(t *testing.T) {
 	}
 	// Mostly waiting: it runs next to the other outage test.
 	t.Parallel()
-	storeAddr := freeTCPAddr(t)
 	storeDir := t.TempDir()
+	// The store's socket, at the same path after its restart.
+	socket := filepath.Join(storeDir, "run", store.SocketName)
 	startStore := func() *testkit.Proc {
-		p := testkit.Start(t, testkit.Binary(t, "cmdb"), "store", "--listen", storeAddr, "--data-dir", storeDir)
+		p := testkit.Start(t, testkit.Binary(t, "cmdb"), "store", "--socket", socket, "--data-dir", storeDir)
 		p.WaitFor(`msg="embedded store listening"`, 30*time.Second)
 		return p
 	}
 	st := startStore()
-	r := newOutageRig(t, 60, "--mongo-uri", "mongodb://"+storeAddr+"/")
+	r := newOutageRig(t, 60, "--mongo-uri", store.SocketURI(socket))
 	r.startCollector()
 	r.waitAllUp(60 * time.Second)
 	devs := r.pickDevices(4)

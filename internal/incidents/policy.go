@@ -265,11 +265,13 @@ func ParsePolicy(data []byte) (*Policy, error) {
 // explicit zero (hold 0s) is kept.
 func (p *Policy) decode(data []byte) error {
 	if len(bytes.TrimSpace(data)) > 0 {
-		data, missing := yamlstrict.ExpandEnv(data)
+		// DecodeEnv's errors quote the file as written, never a secret from it or
+		// from the environment.
+		missing, err := yamlstrict.DecodeEnv(data, p)
 		if len(missing) > 0 {
 			return fmt.Errorf("environment variable(s) not set: %s", strings.Join(missing, ", "))
 		}
-		if err := yamlstrict.Decode(data, p); err != nil {
+		if err != nil {
 			return err
 		}
 		upperKeys(p.ClassCriticality)

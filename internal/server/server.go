@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 func (s *Server) init(ctx context.Context) error {
 	log := s.log
-	s.tokens = auth.NewStore(s.store.DB)
+	s.tokens = auth.NewStore(s.store.DB).WithLogger(log)
 	path, created, err := auth.Bootstrap(ctx, s.tokens, s.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("bootstrapping admin token: %w", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,8 +30,13 @@ type Options struct {
 	DataDir  string
 	Database string
 	Logger   *slog.Logger
-	// EmbeddedListen is the embedded store's loopback address (default 127.0.0.1:0).
-	EmbeddedListen string
+	// Socket is the embedded store's Unix socket. Empty: <DataDir>/run/store.sock, or,
+	// when that path is too long for a socket address, a socket in a fresh private
+	// directory under the temp dir. Its directory must let no other user in (0700).
+	Socket string
+	// TLS adds a TCP listener to the embedded store that requires TLS client
+	// certificates (for `cmdb store`); nil: the Unix socket only.
+	TLS *TLSListener
 }
 
 // Store is an open database.
@@ -61,11 +67,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{URI: o.URI}
 	if o.URI == "" {
-		uri, stop, err := startEmbedded(o, log)
+		e, err := startEmbedded(o, log)
 		if err != nil {
 			return nil, err
 		}
-		s.URI, s.stopEmbedded, s.Embedded = uri, stop, true
+		s.URI, s.stopEmbedded, s.Embedded = e.URI, e.Stop, true
 	}
 	opts := options.Client().ApplyURI(s.URI).
 		SetAppName("medcmdb").
@@ -125,37 +131,84 @@ func (s *Store) Close(ctx context.Context) {
 // stay in the OS cache (bench/soak.md, bench/cmdb.md).
 const sqliteCacheKiB = 512
 
-// startEmbedded runs FerretDB with the SQLite handler on loopback only.
-func startEmbedded(o Options, log *slog.Logger) (string, func(), error) {
+// Embedded is a running embedded store.
+type Embedded struct {
+	// URI reaches it through its Unix socket (Socket).
+	URI    string
+	Socket string
+	// TLSAddr is the TCP address of its TLS listener, if it has one.
+	TLSAddr string
+	// Stop stops it and removes its socket.
+	Stop func()
+}
+
+// startEmbedded runs FerretDB with the SQLite handler. It listens on a Unix socket in
+// a private directory and on nothing else, unless o.TLS asks for a TCP listener with
+// client certificates: the store has no authentication, so any local user who could
+// connect could read the tokens and write an admin token of their own.
+func startEmbedded(o Options, log *slog.Logger) (*Embedded, error) {
 	if o.DataDir == "" {
-		return "", nil, errors.New("embedded store: data dir is required")
+		return nil, errors.New("embedded store: data dir is required")
+	}
+	if o.TLS != nil {
+		if err := o.TLS.validate(); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := filepath.Abs(filepath.Join(o.DataDir, "db"))
 	if err != nil {
-		return "", nil, fmt.Errorf("embedded store: %w", err)
+		return nil, fmt.Errorf("embedded store: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, fmt.Errorf("embedded store: %w", err)
+		return nil, fmt.Errorf("embedded store: %w", err)
 	}
 	unlock, err := lockDir(dir)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	listen := o.EmbeddedListen
-	if listen == "" {
-		listen = "127.0.0.1:0"
+	sock, err := placeSocket(o.Socket, o.DataDir, log)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	release := func() {
+		if sock.cleanup != nil {
+			sock.cleanup()
+		}
+		unlock()
+	}
+	if err := clearStaleSocket(sock.path); err != nil {
+		release()
+		return nil, err
+	}
+	lc := ferretdb.ListenerConfig{Unix: sock.path}
+	if o.TLS != nil {
+		// FerretDB requires and verifies client certificates when given a CA file.
+		lc.TLS, lc.TLSCertFile, lc.TLSKeyFile, lc.TLSCAFile = o.TLS.Listen, o.TLS.CertFile, o.TLS.KeyFile, o.TLS.ClientCAFile
 	}
 	// FerretDB logs every connection at Info; only its warnings matter to an operator.
 	flog := slog.New(quietHandler{log.With("component", "ferretdb").Handler()})
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Listener:  lc,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/?_pragma=cache_size(" + strconv.Itoa(-sqliteCacheKiB) + ")",
 		Logger:    flog,
 	})
 	if err != nil {
-		unlock()
-		return "", nil, fmt.Errorf("embedded store in %s: %w", dir, err)
+		release()
+		return nil, fmt.Errorf("embedded store in %s: %w", dir, err)
+	}
+	// The directory already keeps others out; the socket's own mode says the same, in
+	// case the directory is ever loosened.
+	if err := os.Chmod(sock.path, 0o600); err != nil {
+		log.Warn("embedded store: cannot restrict the socket's mode", "socket", sock.path, "err", err)
+	}
+	e := &Embedded{URI: SocketURI(sock.path), Socket: sock.path}
+	if o.TLS != nil {
+		// MongoDBURI prefers the TLS listener and blocks until it is bound.
+		if u, err := url.Parse(f.MongoDBURI()); err == nil {
+			e.TLSAddr = u.Host
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -163,19 +216,16 @@ func startEmbedded(o Options, log *slog.Logger) (string, func(), error) {
 		defer close(done)
 		_ = f.Run(ctx)
 	}()
-	// MongoDBURI blocks until the listener is bound, so it is safe to ask now.
-	uri := f.MongoDBURI()
-	stop := func() {
+	e.Stop = func() {
 		cancel()
 		<-done
-		unlock()
+		release()
 	}
-	return uri, stop, nil
+	return e, nil
 }
 
-// StartEmbedded runs the embedded store alone (for `cmdb store`): it returns the
-// MongoDB URI to reach it and a function that stops it.
-func StartEmbedded(o Options) (string, func(), error) {
+// StartEmbedded runs the embedded store alone (for `cmdb store`).
+func StartEmbedded(o Options) (*Embedded, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()
