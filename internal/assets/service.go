@@ -237,7 +237,7 @@ func (s *Service) Apply(ctx context.Context, obs []discovery.Observation, reques
 func (s *Service) rebuildIndex() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	s.ix = newIndex()
+	s.ix.reset()
 	for _, id := range s.order {
 		if a := s.assets[id]; a.MergedInto == "" {
 			s.ix.add(a)
