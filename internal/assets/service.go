@@ -79,6 +79,8 @@ type Service struct {
 
 	ownsMu sync.RWMutex
 	owns   func(collector string) bool // nil: this replica judges every channel
+
+	imports importJobs // CSV imports running outside the request that started them
 }
 
 // NewService loads every asset from the store.
