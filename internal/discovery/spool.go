@@ -131,10 +131,11 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	for i, seg := range s.segs {
 		start := int64(0)
 		if seg == s.head.Seg {
-			if fi, err := os.Stat(s.segPath(seg)); err == nil && fi.Size() < s.head.Off {
-				// The head's segment was rewritten after the cursor was last saved (a
-				// disk too full to save it): start it over. Resending is harmless;
-				// reading from the middle of a record is not.
+			if s.head.Off > 0 && !recordBoundary(s.segPath(seg), s.head.Off) {
+				// The head's segment was cut or rewritten after the cursor was saved
+				// (a cursor save lost to a crash): start it over. Resending is
+				// harmless; reading from the middle of a record would cut the rest off
+				// as a torn tail.
 				s.head.Off = 0
 			}
 			start = s.head.Off
@@ -212,6 +213,26 @@ func scanSegment(path string, start int64) (n int, valid, size int64, err error)
 		n++
 		valid += int64(recordHeader + len(payload))
 	}
+}
+
+// recordBoundary reports whether off is where a valid record of the segment starts
+// (or where its valid records end).
+func recordBoundary(path string, off int64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	pos := int64(0)
+	for pos < off {
+		payload, err := readRecord(r)
+		if err != nil {
+			return false
+		}
+		pos += int64(recordHeader + len(payload))
+	}
+	return pos == off
 }
 
 // readRecord reads one record; io.EOF at a clean end, ErrCorruptRecord otherwise.
@@ -493,22 +514,45 @@ func (s *Spool) Commit(c cursor, delivered int) error {
 	s.head = c
 	s.count = max(0, s.count-delivered)
 	if c.Seg == s.tailSeg && s.count == 0 {
-		// Everything sent: remove the segment and start the next one, so the disk does
-		// not grow, and so that a cursor too old to know it (a disk too full to save
-		// it) names a removed segment, which OpenSpool resolves to the start of the
-		// next one, never to an offset inside it.
-		if s.tail != nil {
-			_ = s.tail.Close()
-			s.tail = nil
+		return s.restart(c)
+	}
+	return s.saveCursor()
+}
+
+// restart empties a drained spool so the disk does not grow (s.mu held). The cursor
+// goes to the segment's start before the segment is cut (a crash in between resends
+// what was delivered: harmless), so that a saved cursor never points past the end of
+// what a later append writes. When the cursor cannot be saved (a full disk), the
+// segment is removed and the next one started instead: a cursor too old to know it
+// then names a removed segment, which OpenSpool resolves to the start of the next one,
+// never to an offset inside it.
+func (s *Spool) restart(end cursor) error {
+	s.head = cursor{Seg: s.tailSeg}
+	err := s.saveCursor()
+	if err == nil && s.tail != nil {
+		if terr := s.tail.Truncate(0); terr == nil {
+			s.size = 0
+			return nil
 		}
-		_ = os.Remove(s.segPath(s.tailSeg))
-		s.segs = s.segs[:0]
-		s.size = 0
-		s.tailSeg++
-		s.head = cursor{Seg: s.tailSeg}
-		if err := s.openTail(); err != nil {
-			return err // the next Append opens it
-		}
+		s.head = end // the records are still there: not to be read again now
+		return nil
+	}
+	if s.tail != nil {
+		_ = s.tail.Close()
+		s.tail = nil
+	}
+	_ = os.Remove(s.segPath(s.tailSeg))
+	s.segs = s.segs[:0]
+	s.size = 0
+	s.tailSeg++
+	s.head = cursor{Seg: s.tailSeg}
+	if err := s.openTail(); err != nil {
+		return err // the next Append opens it
+	}
+	// The new segment's name must outlive a power cut with the records appended to it
+	// (their fsync covers the file, not the directory).
+	if err := syncDir(s.dir); err != nil {
+		return err
 	}
 	return s.saveCursor()
 }
