@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/lograte"
 )
 
 // Sender delivers one batch of observations to the cmdb. An error means nothing in the
@@ -44,42 +46,29 @@ type Reporter struct {
 
 	// Touched by Run's goroutine only.
 	degraded    bool // the last append to the spool failed
-	writeLog    logEvery
-	cursorLog   logEvery
-	failedSince int // failed appends since the spool last wrote
+	failedSince int  // failed appends since the spool last wrote
+
+	// Drops are logged at most every 10 s, the spool's state at most once a minute,
+	// each line with the count of those it stands for.
+	dropLogs  *lograte.Limiter
+	spoolLogs *lograte.Limiter
 
 	mu         sync.Mutex
 	queue      []Observation
 	persisting int // observations taken from queue by persist, not yet in the spool
 	dropped    uint64
-	dropLog    logEvery
 	kick       chan struct{}
-}
-
-// logEvery lets a repeated log line through at most once per period, saying how many
-// times it was held back.
-type logEvery struct {
-	last time.Time
-	held int
-}
-
-// allow reports whether to log now, and how many lines were held back since the last.
-func (l *logEvery) allow(now time.Time, period time.Duration) (bool, int) {
-	if !l.last.IsZero() && now.Sub(l.last) < period {
-		l.held++
-		return false, 0
-	}
-	held := l.held
-	l.last, l.held = now, 0
-	return true, held
 }
 
 // NewReporter returns a reporter with an in-memory queue of at most max observations.
 func newReporter(s Sender, batch int, interval time.Duration, max int, m *collectorMetrics, log *slog.Logger) *Reporter {
+	log = log.With("component", "reporter")
 	return &Reporter{
-		send: s, log: log.With("component", "reporter"), metrics: m,
+		send: s, log: log, metrics: m,
 		batch: batch, interval: interval, max: max,
-		kick: make(chan struct{}, 1),
+		kick:      make(chan struct{}, 1),
+		dropLogs:  lograte.New(log, 10*time.Second, lograte.Options{}),
+		spoolLogs: lograte.New(log, time.Minute, lograte.Options{}),
 	}
 }
 
@@ -117,10 +106,7 @@ func (r *Reporter) dropOne() {
 	r.queue = append(r.queue[:victim], r.queue[victim+1:]...)
 	r.dropped++
 	r.metrics.spoolDropped(string(kind))
-	if ok, held := r.dropLog.allow(time.Now(), 10*time.Second); ok {
-		r.log.Warn("observation queue full: dropping oldest", "kind", kind, "queue", r.max,
-			"dropped_since_last_line", held+1, "dropped_total", r.dropped)
-	}
+	r.dropLogs.Warn("queue_full", "observation queue full: dropping oldest", "kind", kind, "queue", r.max, "dropped_total", r.dropped)
 }
 
 // Pending returns the number of observations not yet delivered.
@@ -162,6 +148,8 @@ func (r *Reporter) Run(ctx context.Context) error {
 				}
 				_ = r.spool.Close()
 			}
+			r.dropLogs.Flush()
+			r.spoolLogs.Flush()
 			return nil
 		case <-ticker.C:
 		case <-r.kick:
@@ -234,7 +222,7 @@ func (r *Reporter) persist() {
 	} else if written > 0 && r.degraded {
 		r.degraded = false
 		r.metrics.spoolDegraded.Set(0)
-		r.log.Info("the spool writes again", "failed_appends", r.failedSince)
+		r.spoolLogs.Info("spool_ok", "the spool writes again", "failed_appends", r.failedSince)
 		r.failedSince = 0
 	}
 	for kind, n := range r.spool.Dropped() {
@@ -275,12 +263,9 @@ func (r *Reporter) spoolFailed(err error, inMemory int) {
 	if !r.degraded {
 		r.degraded = true
 		r.metrics.spoolDegraded.Set(1)
-		r.writeLog = logEvery{}
 	}
-	if ok, held := r.writeLog.allow(time.Now(), time.Minute); ok {
-		r.log.Error("the spool cannot write: observations wait in memory and are sent from there",
-			"reason", reason, "in_memory", inMemory, "queue", r.max, "failed_appends", r.failedSince, "lines_held", held, "err", err)
-	}
+	r.spoolLogs.Log(slog.LevelError, "spool_write", "the spool cannot write: observations wait in memory and are sent from there",
+		"reason", reason, "in_memory", inMemory, "queue", r.max, "failed_appends", r.failedSince, "err", err)
 }
 
 // flushResult says what one flush did.
@@ -357,9 +342,7 @@ func (r *Reporter) flushSpool(ctx context.Context) flushResult {
 		// send it again, which ids make harmless. Delivery goes on.
 		reason := spoolErrorReason(err)
 		r.metrics.spoolErrors.WithLabelValues(reason).Inc()
-		if ok, held := r.cursorLog.allow(time.Now(), time.Minute); ok {
-			r.log.Warn("the spool cannot record delivered batches; a restart would send them again", "reason", reason, "lines_held", held, "err", err)
-		}
+		r.spoolLogs.Warn("spool_cursor", "the spool cannot record delivered batches; a restart would send them again", "reason", reason, "err", err)
 	}
 	left := r.Pending()
 	r.metrics.setSpool(left)
