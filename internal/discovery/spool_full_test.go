@@ -106,7 +106,7 @@ func TestSpoolOnAFullDiskDeliversWhatItCan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := NewCMDBClient(CMDBConfig{URL: base + "/graphql", Token: Secret(strings.TrimSpace(string(token))), Timeout: 2 * time.Second}, "fulldisk")
+	client, err := NewCMDBClient(CMDBConfig{URL: base + "/graphql", Token: Secret(strings.TrimSpace(string(token))), Timeout: 10 * time.Second}, "fulldisk")
 	if err != nil {
 		t.Fatal(err)
 	}
