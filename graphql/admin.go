@@ -187,6 +187,9 @@ func summarize(field string, args map[string]any) (target, summary string) {
 		case k == "note":
 			// Notes are free text: record that one was given, not what it says.
 			parts = append(parts, fmt.Sprintf("note=(%d chars)", len(fmt.Sprint(v))))
+		case k == "csv":
+			// An import file carries notes too: its size, not its text.
+			parts = append(parts, fmt.Sprintf("csv=(%d bytes)", len(fmt.Sprint(v))))
 		default:
 			s := fmt.Sprint(v)
 			if len(s) > 120 {

@@ -277,25 +277,12 @@ func init() {
 	}, editors...)
 	RegisterMutation("importAssets", func() *gql.Field {
 		return &gql.Field{Type: gql.NewNonNull(importResultType),
-			Description: "Imports assets from CSV (see assetsCSV for the columns); each bad row is reported and changes nothing.",
-			Args:        gql.FieldConfigArgument{"csv": {Type: gql.NewNonNull(gql.String)}},
+			Description: "Imports assets from CSV (see assetsCSV for the columns); each bad row is reported and changes nothing. " +
+				"Runs as an import job awaited within the request: if the request's time runs out, the job goes on " +
+				"(the error names it; read assetImport). Large files: startAssetImport.",
+			Args: gql.FieldConfigArgument{"csv": {Type: gql.NewNonNull(gql.String)}},
 			Resolve: func(p gql.ResolveParams) (any, error) {
-				r, err := registry(p.Context)
-				if err != nil {
-					return nil, err
-				}
-				text := str(p.Args, "csv")
-				if len(text) > MaxImportBytes {
-					return nil, errorf(CodeBadUserInput, "csv: larger than %d bytes: split the file", MaxImportBytes)
-				}
-				res, err := r.ImportCSV(p.Context, strings.NewReader(text), actor(p.Context), RequestID(p.Context))
-				if res == nil && err != nil {
-					return nil, errorf(CodeBadUserInput, "%v", err)
-				}
-				if err != nil {
-					return nil, internal(err)
-				}
-				return res, nil
+				return importNow(p.Context, str(p.Args, "csv"))
 			}}
 	}, editors...)
 }

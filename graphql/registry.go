@@ -1,6 +1,9 @@
 package graphql
 
 import (
+	"context"
+	"time"
+
 	gql "github.com/graphql-go/graphql"
 
 	"github.com/medcmdb/medcmdb/internal/audit"
@@ -53,30 +56,58 @@ func guarded(name string, build func() *gql.Field) func() *gql.Field {
 	}
 }
 
-// audited records every call of a mutation, allowed or not, with its outcome.
+// audited records every call of a mutation, allowed or not, with its outcome; unless
+// the resolver handed its audit entry to work that outlives the request (takeAudit).
 func audited(name string, build func() *gql.Field) func() *gql.Field {
 	return func() *gql.Field {
 		f := build()
 		inner := f.Resolve
 		f.Resolve = func(p gql.ResolveParams) (any, error) {
+			taken := false
+			p.Context = context.WithValue(p.Context, auditTakenKey{}, &taken)
 			v, err := inner(p)
 			d := deps(p.Context)
-			if d == nil || d.Audit == nil {
+			if taken || d == nil || d.Audit == nil {
 				return v, err
 			}
-			e := audit.Entry{Operation: name, OK: err == nil, Remote: remoteAddr(p.Context), RequestID: RequestID(p.Context)}
-			if pr := auth.FromContext(p.Context); pr != nil {
-				e.Actor, e.Role, e.TokenID = pr.Name, string(pr.Role), pr.TokenID
-			}
+			e := auditEntry(p.Context, name)
+			e.OK = err == nil
 			e.Target, e.Summary = summarize(name, p.Args)
 			if err != nil {
 				e.Error = err.Error()
 			}
-			d.Audit.Record(p.Context, e)
+			recordAudit(p.Context, d.Audit, e)
 			return v, err
 		}
 		return f
 	}
+}
+
+type auditTakenKey struct{}
+
+// takeAudit tells the audited wrapper that the resolver's work records the call's
+// audit entry itself, later (an import job, when it ends with its counts).
+func takeAudit(ctx context.Context) {
+	if t, ok := ctx.Value(auditTakenKey{}).(*bool); ok {
+		*t = true
+	}
+}
+
+// auditEntry starts the audit entry of a call: who, from where, which request.
+func auditEntry(ctx context.Context, operation string) audit.Entry {
+	e := audit.Entry{Operation: operation, Remote: remoteAddr(ctx), RequestID: RequestID(ctx)}
+	if pr := auth.FromContext(ctx); pr != nil {
+		e.Actor, e.Role, e.TokenID = pr.Name, string(pr.Role), pr.TokenID
+	}
+	return e
+}
+
+// recordAudit stores an entry even when the request's context has ended (its time
+// limit ran out, the client left): the trail must not depend on the caller's patience.
+func recordAudit(ctx context.Context, a Auditor, e audit.Entry) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	a.Record(ctx, e)
 }
 
 func buildFields(core gql.Fields, bs []fieldBuilder) gql.Fields {

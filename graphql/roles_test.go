@@ -42,6 +42,8 @@ var roleTable = []struct {
 	{"addRecall", `mutation { addRecall(input: {manufacturer: "m", model: "x", reference: "r"}) { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 	{"removeRecall", `mutation { removeRecall(id: "r1") }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 	{"importAssets", `mutation { importAssets(csv: "id\n") { created } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"startAssetImport", `mutation { startAssetImport(csv: "id\n") { id } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
+	{"assetImport", `{ assetImport(id: "imp-x") { state } }`, []auth.Role{auth.RoleBiomed, auth.RoleAdmin}},
 	{"problems", `{ problems { totalCount } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
 	{"problem", `{ problem(id: "p1") { id } }`, []auth.Role{auth.RoleViewer, auth.RoleBiomed, auth.RoleServiceDesk, auth.RoleAdmin}},
 	{"linkIncidentToProblem", `mutation { linkIncidentToProblem(problemId: "p", incidentId: "i") { id } }`, []auth.Role{auth.RoleServiceDesk, auth.RoleBiomed, auth.RoleAdmin}},

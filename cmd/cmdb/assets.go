@@ -85,21 +85,33 @@ func (c *apiClient) do(ctx context.Context, query string, vars map[string]any, o
 	return json.Unmarshal(res.Data, out)
 }
 
-const importMutation = `mutation Import($csv: String!) {
-  importAssets(csv: $csv) { created updated unchanged errors { line message } }
+const (
+	startImportMutation = `mutation Import($csv: String!) {
+  startAssetImport(csv: $csv) { id rows }
 }`
+	importProgressQuery = `query Progress($id: ID!) { assetImport(id: $id) { state processed rows } }`
+	importResultQuery   = `query Result($id: ID!) {
+  assetImport(id: $id) { state rows created updated unchanged error errors { line message } }
+}`
+)
 
-// importCSV sends a CSV file to the cmdb; each bad row is reported, the rest applied.
+// importCSV sends a CSV file to the cmdb, which imports it as a job (a file within the
+// limits can take minutes, longer than one request may last), follows the job and
+// reports each line not imported. Interrupted, it says where the job goes on.
 func importCSV(args []string) error {
 	var f apiFlags
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	f.register(fs)
 	path := fs.String("csv", "", "CSV file to import (columns: see cmdb export --csv)")
+	every := fs.Duration("poll", 500*time.Millisecond, "how often to ask the cmdb how the import is going")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {
 		return errors.New("import: --csv FILE is required")
+	}
+	if *every <= 0 {
+		return fmt.Errorf("import: --poll %s: must be positive", *every)
 	}
 	data, err := os.ReadFile(*path)
 	if err != nil {
@@ -111,23 +123,72 @@ func importCSV(args []string) error {
 	}
 	ctx, stop := cli.SignalContext()
 	defer stop()
+	var started struct {
+		StartAssetImport struct {
+			ID   string
+			Rows int
+		}
+	}
+	if err := c.do(ctx, startImportMutation, map[string]any{"csv": string(data)}, &started); err != nil {
+		return fmt.Errorf("import %s: %w", *path, err)
+	}
+	job := started.StartAssetImport.ID
+	begun, said := time.Now(), time.Now()
+	for {
+		var p struct {
+			AssetImport *struct {
+				State           string
+				Processed, Rows int
+			}
+		}
+		if err := c.do(ctx, importProgressQuery, map[string]any{"id": job}, &p); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("import %s: interrupted; the import goes on in the cmdb as job %s (see assetImport or the audit log)", *path, job)
+			}
+			return fmt.Errorf("import %s (job %s): %w", *path, job, err)
+		}
+		if p.AssetImport == nil {
+			return fmt.Errorf("import %s: the cmdb no longer knows job %s (restarted, or another replica answered)", *path, job)
+		}
+		if p.AssetImport.State != "RUNNING" {
+			break
+		}
+		if time.Since(said) >= 10*time.Second {
+			said = time.Now()
+			fmt.Fprintf(os.Stderr, "%s: %d of %d lines done (%s)\n", *path, p.AssetImport.Processed, p.AssetImport.Rows, time.Since(begun).Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("import %s: interrupted; the import goes on in the cmdb as job %s (see assetImport or the audit log)", *path, job)
+		case <-time.After(*every):
+		}
+	}
 	var out struct {
-		ImportAssets struct {
-			Created, Updated, Unchanged int
-			Errors                      []struct {
+		AssetImport struct {
+			State                             string
+			Rows, Created, Updated, Unchanged int
+			Error                             *string
+			Errors                            []struct {
 				Line    int
 				Message string
 			}
 		}
 	}
-	if err := c.do(ctx, importMutation, map[string]any{"csv": string(data)}, &out); err != nil {
-		return fmt.Errorf("import %s: %w", *path, err)
+	if err := c.do(ctx, importResultQuery, map[string]any{"id": job}, &out); err != nil {
+		return fmt.Errorf("import %s (job %s): %w", *path, job, err)
 	}
-	r := out.ImportAssets
+	r := out.AssetImport
 	for _, e := range r.Errors {
 		fmt.Fprintf(os.Stderr, "%s:%d: %s\n", *path, e.Line, e.Message)
 	}
 	fmt.Printf("%s: %d created, %d updated, %d unchanged, %d rows not imported\n", *path, r.Created, r.Updated, r.Unchanged, len(r.Errors))
+	if r.State != "DONE" {
+		why := "stopped"
+		if r.Error != nil {
+			why = *r.Error
+		}
+		return fmt.Errorf("import %s: %s: %d rows not imported (listed above; importing the file again applies them)", *path, why, len(r.Errors))
+	}
 	if len(r.Errors) > 0 {
 		return fmt.Errorf("import %s: %d rows not imported (listed above; the others were)", *path, len(r.Errors))
 	}

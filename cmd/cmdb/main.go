@@ -23,8 +23,9 @@ const usage = `usage:
                                    run only the embedded store, for several cmdb processes:
                                    on a Unix socket only its user can reach, and on TCP only
                                    with TLS client certificates
-  cmdb import --csv FILE [--url URL] [--token TOKEN]
-                                   import assets into a running cmdb; bad rows are listed
+  cmdb import --csv FILE [--url URL] [--token TOKEN] [--poll 500ms]
+                                   import assets into a running cmdb (as a job it follows);
+                                   every line not imported is listed
   cmdb export --csv [--out FILE] [--site S] [--care-area A] [--url URL] [--token TOKEN]
                                    export assets as CSV (the import format)
   cmdb replay --policy FILE [--since 168h] [--config CURRENT] [--json] [--mongo-uri URI | --data-dir DIR]

@@ -70,6 +70,7 @@ func ParseCSV(r io.Reader) ([]ImportRow, []RowError, error) {
 	}
 	var rows []ImportRow
 	var bad []RowError
+	lastErr := 0 // start line of the last parse error
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -77,13 +78,21 @@ func ParseCSV(r io.Reader) ([]ImportRow, []RowError, error) {
 		}
 		if err != nil {
 			var pe *csv.ParseError
-			if !errors.As(err, &pe) || (len(bad) > 0 && bad[len(bad)-1].Line == pe.StartLine) {
+			if !errors.As(err, &pe) || pe.StartLine <= lastErr {
 				return rows, bad, fmt.Errorf("csv: %w", err)
 			}
-			bad = append(bad, RowError{Line: pe.StartLine, Message: pe.Err.Error()})
+			lastErr = pe.StartLine
+			// encoding/csv reads an unclosed quote on to the end of the file (or to
+			// the next quote): every line it swallowed is reported, not only the first.
+			bad = append(bad, spanErrors(pe.StartLine, max(pe.Line, pe.StartLine), pe.Err.Error())...)
+			if len(rows)+len(bad) > MaxImportRows {
+				return rows, bad, fmt.Errorf("csv: more than %d rows: split the file", MaxImportRows)
+			}
 			continue
 		}
 		line, _ := cr.FieldPos(0)
+		last, _ := cr.FieldPos(len(rec) - 1)
+		end := last + strings.Count(rec[len(rec)-1], "\n") // the record's last line
 		if len(rows)+len(bad) >= MaxImportRows {
 			return rows, bad, fmt.Errorf("csv: more than %d rows: split the file", MaxImportRows)
 		}
@@ -91,7 +100,11 @@ func ParseCSV(r io.Reader) ([]ImportRow, []RowError, error) {
 			continue // blank line
 		}
 		if len(rec) != len(cols) {
-			bad = append(bad, RowError{Line: line, Message: fmt.Sprintf("%d cells, header has %d columns", len(rec), len(cols))})
+			bad = append(bad, spanErrors(line, end, fmt.Sprintf("%d cells, header has %d columns", len(rec), len(cols)))...)
+			continue
+		}
+		if i := strayLineBreak(cols, rec); i >= 0 {
+			bad = append(bad, spanErrors(line, end, fmt.Sprintf("a line break in the %s cell: only notes may span lines", cols[i]))...)
 			continue
 		}
 		row, err := parseRow(cols, rec)
@@ -103,6 +116,32 @@ func ParseCSV(r io.Reader) ([]ImportRow, []RowError, error) {
 		rows = append(rows, row)
 	}
 	return rows, bad, nil
+}
+
+// spanErrors reports a bad record that runs from line start to line end: the first
+// line with why, each following one as swallowed by it.
+func spanErrors(start, end int, why string) []RowError {
+	if end <= start {
+		return []RowError{{Line: start, Message: why}}
+	}
+	out := make([]RowError, 0, end-start+1)
+	out = append(out, RowError{Line: start, Message: fmt.Sprintf("%s; the record runs on to line %d (a quote not closed?): lines %d-%d not imported", why, end, start, end)})
+	for l := start + 1; l <= end; l++ {
+		out = append(out, RowError{Line: l, Message: fmt.Sprintf("not imported: inside the record that starts on line %d (a quote not closed?)", start)})
+	}
+	return out
+}
+
+// strayLineBreak returns the first column other than notes whose cell holds a line
+// break, or -1: a quote left open in one row swallows the next rows into one cell, and
+// no identifier, name or date has a line break.
+func strayLineBreak(cols, rec []string) int {
+	for i, c := range cols {
+		if c != "notes" && strings.ContainsAny(rec[i], "\r\n") {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseRow turns one record into a validated edit.

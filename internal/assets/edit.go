@@ -235,11 +235,19 @@ func dateOnly(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// keyConflict returns an error naming another asset that holds one of a's strong
-// identifiers or its asset tag (ix must not hold a's own keys).
-func (s *Service) keyConflict(a *Asset) error {
+// keyConflict returns an error naming another asset that holds one of the strong
+// identifiers or the asset tag that a takes and before (its previous version, nil for
+// a new asset) did not hold (ix must not hold a's own keys). Identifiers the asset
+// already shared with another one are not its edit's doing: discovery found two
+// devices that claim the same serial, say. They are shown (IdentityConflicts), and
+// never block an edit of its notes.
+func (s *Service) keyConflict(before, a *Asset) error {
+	var had []key
+	if before != nil {
+		had = assetKeys(before)
+	}
 	for _, k := range assetKeys(a) {
-		if !k.rank.strong() && k.rank != RankAssetTag {
+		if (!k.rank.strong() && k.rank != RankAssetTag) || slices.Contains(had, k) {
 			continue
 		}
 		if other, ok := s.ix.lookup(k); ok && other != a.ID {
@@ -247,6 +255,46 @@ func (s *Service) keyConflict(a *Asset) error {
 		}
 	}
 	return nil
+}
+
+// IdentityConflict is an identifier that another asset holds too.
+type IdentityConflict struct {
+	// Identifier is eui64, manufacturer+serial, mac or assetTag.
+	Identifier string
+	// Value is the asset's own value of it.
+	Value string
+	// Assets are the other assets that hold it.
+	Assets []string
+}
+
+// IdentityConflicts lists a's strong identifiers and asset tag that other assets hold
+// too: two records that may be one device (merge them) or two devices that claim one
+// identity (fix one). It reads no store and takes no write lock.
+func (s *Service) IdentityConflicts(a *Asset) []IdentityConflict {
+	out := []IdentityConflict{}
+	if a == nil || a.MergedInto != "" {
+		return out
+	}
+	for _, k := range assetKeys(a) {
+		var name, value string
+		switch k.rank {
+		case RankEUI64:
+			name, value = "eui64", a.EUI64
+		case RankSerial:
+			name, value = "manufacturer+serial", a.Manufacturer+" "+a.SerialNumber
+		case RankMAC:
+			name, value = "mac", strings.TrimPrefix(k.value, "mac:")
+		case RankAssetTag:
+			name, value = "assetTag", a.Biomed.AssetTag
+		default:
+			continue
+		}
+		if others := s.ix.shared.others(k.value, a.ID); len(others) > 0 {
+			slices.Sort(others)
+			out = append(out, IdentityConflict{Identifier: name, Value: value, Assets: others})
+		}
+	}
+	return out
 }
 
 // Update applies a person's edit to an asset, with manual authority: discovery never
@@ -280,7 +328,7 @@ func (s *Service) edit(ctx context.Context, id string, fn func(*batch, *Asset) e
 		restore()
 		return nil, err
 	}
-	if err := s.keyConflict(a); err != nil {
+	if err := s.keyConflict(pub, a); err != nil {
 		restore()
 		return nil, err
 	}

@@ -2,7 +2,9 @@ package assets
 
 import (
 	"net"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/medcmdb/medcmdb/internal/discovery"
 )
@@ -179,12 +181,37 @@ func conflicts(o *discovery.Observation, a *Asset) bool {
 // kept in step with every write; it is only touched under the service's write lock.
 type index struct {
 	byKey map[string]string
+	// shared knows every holder of a strong identifier or asset tag that two assets
+	// hold at once (byKey names only one): an identity conflict, shown on both.
+	shared *sharedKeys
 }
 
-func newIndex() *index { return &index{byKey: map[string]string{}} }
+// sharedKeys is read without the service's write lock (by the API), hence its own.
+type sharedKeys struct {
+	mu sync.RWMutex
+	// holders of each key that was held twice at some point, until none holds it:
+	// once a key is here, every asset that takes it is added, so the list is whole.
+	holders map[string][]string
+}
+
+func newIndex() *index {
+	return &index{byKey: map[string]string{}, shared: &sharedKeys{holders: map[string][]string{}}}
+}
+
+// reset empties the index for a rebuild, keeping the shared-key table readers hold.
+func (ix *index) reset() {
+	ix.byKey = map[string]string{}
+	ix.shared.mu.Lock()
+	ix.shared.holders = map[string][]string{}
+	ix.shared.mu.Unlock()
+}
 
 func (ix *index) add(a *Asset) {
 	for _, k := range assetKeys(a) {
+		cur, held := ix.byKey[k.value]
+		if k.rank.strong() || k.rank == RankAssetTag {
+			ix.shared.add(k.value, cur, held && cur != a.ID, a.ID)
+		}
 		ix.byKey[k.value] = a.ID
 	}
 }
@@ -194,7 +221,55 @@ func (ix *index) remove(a *Asset) {
 		if ix.byKey[k.value] == a.ID {
 			delete(ix.byKey, k.value)
 		}
+		if k.rank.strong() || k.rank == RankAssetTag {
+			ix.shared.remove(k.value, a.ID)
+		}
 	}
+}
+
+// add records id as a holder of key when another asset (cur, if other) holds it too,
+// or when the key is already known to be shared.
+func (sk *sharedKeys) add(key, cur string, other bool, id string) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	list, known := sk.holders[key]
+	if !known && !other {
+		return
+	}
+	if other && !slices.Contains(list, cur) {
+		list = append(list, cur)
+	}
+	if !slices.Contains(list, id) {
+		list = append(list, id)
+	}
+	sk.holders[key] = list
+}
+
+func (sk *sharedKeys) remove(key, id string) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	list, ok := sk.holders[key]
+	if !ok {
+		return
+	}
+	if list = slices.DeleteFunc(slices.Clone(list), func(h string) bool { return h == id }); len(list) == 0 {
+		delete(sk.holders, key)
+	} else {
+		sk.holders[key] = list
+	}
+}
+
+// others returns the assets other than id that hold key.
+func (sk *sharedKeys) others(key, id string) []string {
+	sk.mu.RLock()
+	defer sk.mu.RUnlock()
+	var out []string
+	for _, h := range sk.holders[key] {
+		if h != id {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (ix *index) lookup(k key) (string, bool) {

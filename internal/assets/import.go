@@ -135,7 +135,7 @@ func (s *Service) importRow(b *batch, row *ImportRow, actor, requestID string) (
 		}
 	}
 	changes := applyEdit(scratch, &row.Edit, AuthImport, b.now, s.owner())
-	if err := s.keyConflict(scratch); err != nil {
+	if err := s.keyConflict(target, scratch); err != nil {
 		if target != nil {
 			s.ix.add(target)
 		}

@@ -11,6 +11,8 @@ func FuzzParseCSV(f *testing.F) {
 	f.Add("asset_tag,install_date,pm_interval_days,mac_addresses\nT1,2024-02-30,-1,zz\nT2,2024-01-01,30,00:11:22:33:44:55 00-11-22-33-44-66\n")
 	f.Add("asset_tag,class\nT1,\"bad\"quote\nT2,VENTILATOR\n")
 	f.Add("\ufeffASSET_TAG , Notes\n'=cmd,'+x\n")
+	f.Add("asset_tag,name\nT1,a\nT2,\"b\nT3,c\nT4,\"d\" e\nT5,f\n")
+	f.Add("asset_tag,name,notes\nT1,\"a\nb\",\"c\nd\"\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		rows, bad, err := ParseCSV(strings.NewReader(in))
 		if err != nil {
@@ -29,9 +31,19 @@ func FuzzParseCSV(f *testing.F) {
 				t.Fatalf("row %d has no identifier", r.Line)
 			}
 		}
+		reported := map[int]bool{}
 		for _, b := range bad {
 			if b.Message == "" || b.Line < 1 {
 				t.Fatalf("row error without line or message: %+v", b)
+			}
+			if reported[b.Line] {
+				t.Fatalf("line %d reported twice", b.Line)
+			}
+			reported[b.Line] = true
+		}
+		for _, r := range rows {
+			if reported[r.Line] {
+				t.Fatalf("line %d both imported and reported", r.Line)
 			}
 		}
 	})

@@ -79,6 +79,8 @@ type Service struct {
 
 	ownsMu sync.RWMutex
 	owns   func(collector string) bool // nil: this replica judges every channel
+
+	imports importJobs // CSV imports running outside the request that started them
 }
 
 // NewService loads every asset from the store.
@@ -237,7 +239,7 @@ func (s *Service) Apply(ctx context.Context, obs []discovery.Observation, reques
 func (s *Service) rebuildIndex() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	s.ix = newIndex()
+	s.ix.reset()
 	for _, id := range s.order {
 		if a := s.assets[id]; a.MergedInto == "" {
 			s.ix.add(a)

@@ -26,6 +26,9 @@ type collectorMetrics struct {
 	emitted      *prometheus.CounterVec
 	delivered    prometheus.Counter
 	upstream     prometheus.Counter
+	// The spool's own outages (disk full, I/O errors): delivery goes on from memory.
+	spoolErrors   *prometheus.CounterVec
+	spoolDegraded prometheus.Gauge
 }
 
 func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
@@ -114,6 +117,20 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 		reg.MustRegister(m.polls, m.pollDuration, m.packets, m.spool, m.dropped, m.tracked,
 			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound, m.late, m.lateness, m.inventories, m.traps,
 			m.emitted, m.delivered, m.upstream)
+	}
+	m.spoolErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medcmdb_spool_write_errors_total",
+		Help: "Spool writes that failed, by reason (no_space, quota, read_only, io, full, other): appends kept in memory, or delivered batches not recorded on disk.",
+	}, []string{"reason"})
+	m.spoolDegraded = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "medcmdb_spool_degraded",
+		Help: "1 while the spool cannot take new observations (disk full or failing): they wait in memory, up to the queue size, and are sent from there.",
+	})
+	for _, r := range spoolErrorReasons {
+		m.spoolErrors.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.spoolErrors, m.spoolDegraded)
 	}
 	return m
 }

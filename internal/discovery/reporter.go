@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/lograte"
 )
 
 // Sender delivers one batch of observations to the cmdb. An error means nothing in the
@@ -21,8 +25,14 @@ type Sender interface {
 // anything: a state change is the last thing to lose.
 //
 // With a spool, the in-memory queue only holds what arrived since the last flush: every
-// flush first writes it to the spool (one fsync), and batches are then sent from the
-// spool's head, which moves only when the cmdb acknowledged them.
+// flush first writes it to the spool (one fsync per batch), and batches are then sent
+// from the spool's head, which moves only when the cmdb acknowledged them.
+//
+// A spool that cannot write (disk full, I/O errors) is an outage of the spool, not of
+// delivery: what it cannot take stays in memory, after what it holds, bounded by the
+// queue size and dropped in the same order; once the spool is empty batches are sent
+// from memory. Each failed write is counted by reason, the state is a gauge, and the
+// log says so at most once a minute.
 type Reporter struct {
 	send     Sender
 	log      *slog.Logger
@@ -34,18 +44,31 @@ type Reporter struct {
 
 	spooled atomic.Int64 // spool length at the last persist or flush
 
-	mu      sync.Mutex
-	queue   []Observation
-	dropped uint64
-	kick    chan struct{}
+	// Touched by Run's goroutine only.
+	degraded    bool // the last append to the spool failed
+	failedSince int  // failed appends since the spool last wrote
+
+	// Drops are logged at most every 10 s, the spool's state at most once a minute,
+	// each line with the count of those it stands for.
+	dropLogs  *lograte.Limiter
+	spoolLogs *lograte.Limiter
+
+	mu         sync.Mutex
+	queue      []Observation
+	persisting int // observations taken from queue by persist, not yet in the spool
+	dropped    uint64
+	kick       chan struct{}
 }
 
 // NewReporter returns a reporter with an in-memory queue of at most max observations.
 func newReporter(s Sender, batch int, interval time.Duration, max int, m *collectorMetrics, log *slog.Logger) *Reporter {
+	log = log.With("component", "reporter")
 	return &Reporter{
-		send: s, log: log.With("component", "reporter"), metrics: m,
+		send: s, log: log, metrics: m,
 		batch: batch, interval: interval, max: max,
-		kick: make(chan struct{}, 1),
+		kick:      make(chan struct{}, 1),
+		dropLogs:  lograte.New(log, 10*time.Second, lograte.Options{}),
+		spoolLogs: lograte.New(log, time.Minute, lograte.Options{}),
 	}
 }
 
@@ -83,15 +106,14 @@ func (r *Reporter) dropOne() {
 	r.queue = append(r.queue[:victim], r.queue[victim+1:]...)
 	r.dropped++
 	r.metrics.spoolDropped(string(kind))
-	if r.dropped == 1 || r.dropped%1000 == 0 {
-		r.log.Warn("observation queue full: dropping oldest", "kind", kind, "dropped_total", r.dropped)
-	}
+	r.dropLogs.Warn("queue_full", "observation queue full: dropping oldest", "kind", kind, "queue", r.max, "dropped_total", r.dropped)
 }
 
 // Pending returns the number of observations not yet delivered.
 func (r *Reporter) Pending() int {
 	r.mu.Lock()
-	n := len(r.queue)
+	// What persist holds is counted until the spool counts it (for a moment, twice).
+	n := len(r.queue) + r.persisting
 	r.mu.Unlock()
 	if r.spool != nil {
 		sp := r.spool.Len()
@@ -118,8 +140,16 @@ func (r *Reporter) Run(ctx context.Context) error {
 				if n := r.spool.Len(); n > 0 {
 					r.log.Info("observations left in the spool for the next start", "count", n)
 				}
+				r.mu.Lock()
+				lost := len(r.queue)
+				r.mu.Unlock()
+				if lost > 0 {
+					r.log.Error("observations the spool could not take are lost with this exit", "count", lost)
+				}
 				_ = r.spool.Close()
 			}
+			r.dropLogs.Flush()
+			r.spoolLogs.Flush()
 			return nil
 		case <-ticker.C:
 		case <-r.kick:
@@ -157,8 +187,9 @@ func nextBackoff(b time.Duration) time.Duration {
 	}
 }
 
-// persist moves the in-memory queue into the spool (group commit). On a disk error the
-// observations stay in memory and the next flush tries again.
+// persist moves the in-memory queue into the spool, one group commit per batch. What
+// a failing disk does not take stays in memory, in order, for the next flush to try
+// again (and, while the spool is empty, to send from memory).
 func (r *Reporter) persist() {
 	if r.spool == nil {
 		return
@@ -166,16 +197,33 @@ func (r *Reporter) persist() {
 	r.mu.Lock()
 	pending := r.queue
 	r.queue = nil
+	r.persisting = len(pending)
 	r.mu.Unlock()
-	if len(pending) == 0 {
-		return
+	written := 0
+	var err error
+	for written < len(pending) && err == nil {
+		n := min(r.batch, len(pending)-written)
+		if err = r.spool.Append(pending[written : written+n]); err == nil {
+			written += n
+		}
 	}
-	if err := r.spool.Append(pending); err != nil {
-		r.log.Error("writing observations to the spool; keeping them in memory", "count", len(pending), "err", err)
-		r.mu.Lock()
-		r.queue = append(pending, r.queue...)
-		r.mu.Unlock()
-		return
+	r.mu.Lock()
+	if written < len(pending) {
+		r.queue = append(slices.Clip(pending[written:]), r.queue...)
+		for len(r.queue) > r.max {
+			r.dropOne()
+		}
+	}
+	r.persisting = 0
+	inMemory := len(r.queue)
+	r.mu.Unlock()
+	if err != nil {
+		r.spoolFailed(err, inMemory)
+	} else if written > 0 && r.degraded {
+		r.degraded = false
+		r.metrics.spoolDegraded.Set(0)
+		r.spoolLogs.Info("spool_ok", "the spool writes again", "failed_appends", r.failedSince)
+		r.failedSince = 0
 	}
 	for kind, n := range r.spool.Dropped() {
 		r.dropped += uint64(n)
@@ -185,6 +233,39 @@ func (r *Reporter) persist() {
 		r.log.Warn("spool full: dropped oldest observations", "kind", kind, "count", n, "dropped_total", r.dropped)
 	}
 	r.metrics.setSpool(r.Pending())
+}
+
+// spoolErrorReasons label medcmdb_spool_write_errors_total.
+var spoolErrorReasons = []string{"no_space", "quota", "read_only", "io", "full", "other"}
+
+// spoolErrorReason names why a spool write failed.
+func spoolErrorReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "no_space"
+	case errors.Is(err, syscall.EDQUOT):
+		return "quota"
+	case errors.Is(err, syscall.EROFS):
+		return "read_only"
+	case errors.Is(err, syscall.EIO):
+		return "io"
+	case errors.Is(err, ErrSpoolFull):
+		return "full"
+	}
+	return "other"
+}
+
+// spoolFailed records an append the spool could not take.
+func (r *Reporter) spoolFailed(err error, inMemory int) {
+	reason := spoolErrorReason(err)
+	r.metrics.spoolErrors.WithLabelValues(reason).Inc()
+	r.failedSince++
+	if !r.degraded {
+		r.degraded = true
+		r.metrics.spoolDegraded.Set(1)
+	}
+	r.spoolLogs.Log(slog.LevelError, "spool_write", "the spool cannot write: observations wait in memory and are sent from there",
+		"reason", reason, "in_memory", inMemory, "queue", r.max, "failed_appends", r.failedSince, "err", err)
 }
 
 // flushResult says what one flush did.
@@ -197,9 +278,10 @@ const (
 	flushFailed                    // not delivered: back off and retry
 )
 
-// flushOne sends the head batch.
+// flushOne sends the head batch: the spool's, or, without a spool or while it cannot
+// write and has sent all it holds, the in-memory queue's.
 func (r *Reporter) flushOne(ctx context.Context) flushResult {
-	if r.spool != nil {
+	if r.spool != nil && (!r.degraded || r.spool.Len() > 0) {
 		return r.flushSpool(ctx)
 	}
 	r.mu.Lock()
@@ -231,7 +313,7 @@ func (r *Reporter) flushOne(ctx context.Context) flushResult {
 	r.queue = kept
 	left := len(r.queue)
 	r.mu.Unlock()
-	r.metrics.setSpool(left)
+	r.metrics.setSpool(r.Pending())
 	return more(left > 0)
 }
 
@@ -256,13 +338,15 @@ func (r *Reporter) flushSpool(ctx context.Context) flushResult {
 		return flushFailed
 	}
 	if err := r.spool.Commit(next, len(batch)); err != nil {
-		// The batch may be sent again after a restart: ids make that harmless.
-		r.log.Error("moving the spool head", "err", err)
-		return flushFailed
+		// The cmdb has the batch and the head moved in memory: only a restart would
+		// send it again, which ids make harmless. Delivery goes on.
+		reason := spoolErrorReason(err)
+		r.metrics.spoolErrors.WithLabelValues(reason).Inc()
+		r.spoolLogs.Warn("spool_cursor", "the spool cannot record delivered batches; a restart would send them again", "reason", reason, "err", err)
 	}
 	left := r.Pending()
 	r.metrics.setSpool(left)
-	return more(r.spool.Len() > 0)
+	return more(r.spool.Len() > 0 || (r.degraded && left > 0))
 }
 
 // deliver sends one batch. It reports success; a batch the cmdb refuses as a whole

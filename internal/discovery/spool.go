@@ -26,6 +26,12 @@ import (
 // never concurrent with each other, so a compaction can never move records under a
 // batch that is being sent. Len and Bytes may be read from anywhere.
 //
+// A full or failing disk never leaves half a record behind: an Append that cannot be
+// written and fsynced whole is cut back off the tail and returns the error, and the
+// caller keeps those observations. A Commit always moves the head in memory (the cmdb
+// has the batch); its error only says the move is not on disk yet, so a restart could
+// send that batch again, which ids make harmless.
+//
 // Record format: 4-byte big-endian length, 4-byte CRC-32 (IEEE) of the payload, then
 // the JSON observation. A torn record at the tail (crash mid-write) is cut off on open.
 type Spool struct {
@@ -34,13 +40,30 @@ type Spool struct {
 	segBytes int64
 
 	mu      sync.Mutex
-	segs    []int64 // segment numbers on disk, oldest first
-	head    cursor  // next record to send
-	tail    *os.File
+	segs    []int64     // segment numbers on disk, oldest first
+	head    cursor      // next record to send
+	tail    segmentFile // nil after a failed rotation: reopened by the next Append
 	tailSeg int64
 	size    int64 // bytes on disk
 	count   int   // records from head to tail
 	dropped map[Kind]int
+
+	// openFile opens a segment for appending; tests wrap it to inject disk faults.
+	openFile func(path string) (segmentFile, error)
+}
+
+// segmentFile is what the spool does to its tail segment: *os.File, or in tests a
+// wrapper that fails the way a full disk does.
+type segmentFile interface {
+	Write(b []byte) (int, error)
+	Sync() error
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
+
+func openSegment(path string) (segmentFile, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
 type cursor struct {
@@ -60,12 +83,16 @@ const (
 // ErrCorruptRecord marks a record whose length or checksum does not hold.
 var ErrCorruptRecord = errors.New("corrupt spool record")
 
+// ErrSpoolFull says an append does not fit the spool's bound even with every older
+// record dropped.
+var ErrSpoolFull = errors.New("spool full")
+
 // OpenSpool opens (or creates) a spool in dir bounded to maxBytes on disk.
 func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: defaultSegment, dropped: map[Kind]int{}}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: defaultSegment, dropped: map[Kind]int{}, openFile: openSegment}
 	if maxBytes > 0 && maxBytes/4 < s.segBytes {
 		s.segBytes = max(maxBytes/4, 4096)
 	}
@@ -104,6 +131,13 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	for i, seg := range s.segs {
 		start := int64(0)
 		if seg == s.head.Seg {
+			if s.head.Off > 0 && !recordBoundary(s.segPath(seg), s.head.Off) {
+				// The head's segment was cut or rewritten after the cursor was saved
+				// (a cursor save lost to a crash): start it over. Resending is
+				// harmless; reading from the middle of a record would cut the rest off
+				// as a torn tail.
+				s.head.Off = 0
+			}
 			start = s.head.Off
 		}
 		n, valid, size, err := scanSegment(s.segPath(seg), start)
@@ -120,12 +154,24 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 		s.size += size
 	}
 	s.tailSeg = s.segs[len(s.segs)-1]
-	f, err := os.OpenFile(s.segPath(s.tailSeg), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err := s.openTail(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openTail opens (creating it if need be) the tail segment for appending (s.mu held
+// or not yet shared).
+func (s *Spool) openTail() error {
+	f, err := s.openFile(s.segPath(s.tailSeg))
 	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return fmt.Errorf("spool: %w", err)
 	}
 	s.tail = f
-	return s, nil
+	if !slices.Contains(s.segs, s.tailSeg) {
+		s.segs = append(s.segs, s.tailSeg)
+	}
+	return nil
 }
 
 func (s *Spool) firstSeg() int64 {
@@ -167,6 +213,26 @@ func scanSegment(path string, start int64) (n int, valid, size int64, err error)
 		n++
 		valid += int64(recordHeader + len(payload))
 	}
+}
+
+// recordBoundary reports whether off is where a valid record of the segment starts
+// (or where its valid records end).
+func recordBoundary(path string, off int64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	pos := int64(0)
+	for pos < off {
+		payload, err := readRecord(r)
+		if err != nil {
+			return false
+		}
+		pos += int64(recordHeader + len(payload))
+	}
+	return pos == off
 }
 
 // readRecord reads one record; io.EOF at a clean end, ErrCorruptRecord otherwise.
@@ -219,38 +285,73 @@ func (s *Spool) Append(obs []Observation) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.tail == nil {
+		if err := s.openTail(); err != nil {
+			return err
+		}
+	}
 	if s.maxBytes > 0 && s.size+int64(len(buf)) > s.maxBytes {
 		if err := s.makeRoom(int64(len(buf))); err != nil {
 			return err
 		}
 	}
-	if fi, err := s.tail.Stat(); err == nil && fi.Size() > 0 && fi.Size()+int64(len(buf)) > s.segBytes {
+	fi, err := s.tail.Stat()
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if fi.Size() > 0 && fi.Size()+int64(len(buf)) > s.segBytes {
 		if err := s.rotate(); err != nil {
 			return err
 		}
+		fi, err = s.tail.Stat()
+		if err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
 	}
-	if _, err := s.tail.Write(buf); err != nil {
-		return fmt.Errorf("spool: writing: %w", err)
-	}
-	if err := s.tail.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync: %w", err)
+	if err := s.writeTail(buf, fi.Size()); err != nil {
+		return err
 	}
 	s.size += int64(len(buf))
 	s.count += len(obs)
 	return nil
 }
 
-func (s *Spool) rotate() error {
-	if err := s.tail.Close(); err != nil {
-		return fmt.Errorf("spool: %w", err)
+// writeTail appends buf to the tail segment, whose size is end, and fsyncs it; on any
+// error it cuts the segment back to end, so that a full disk never leaves a torn
+// record that later appends would follow (s.mu held).
+func (s *Spool) writeTail(buf []byte, end int64) error {
+	_, err := s.tail.Write(buf)
+	if err == nil {
+		if err = s.tail.Sync(); err != nil {
+			err = fmt.Errorf("spool: fsync %s: %w", s.segPath(s.tailSeg), err)
+		}
+	} else {
+		err = fmt.Errorf("spool: writing %s: %w", s.segPath(s.tailSeg), err)
 	}
+	if err == nil {
+		return nil
+	}
+	if terr := s.tail.Truncate(end); terr != nil {
+		// The tail may now hold a torn record: appending after it would hide every
+		// later record from Peek. Start a new segment for the next Append instead.
+		_ = s.tail.Close()
+		s.tail = nil
+		s.tailSeg++
+		return errors.Join(err, fmt.Errorf("spool: cutting a failed write off %s: %w", s.segPath(s.tailSeg-1), terr))
+	}
+	return err
+}
+
+func (s *Spool) rotate() error {
+	err := s.tail.Close()
+	s.tail = nil
 	s.tailSeg++
-	f, err := os.OpenFile(s.segPath(s.tailSeg), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.tail = f
-	s.segs = append(s.segs, s.tailSeg)
+	if err := s.openTail(); err != nil {
+		return err
+	}
 	return syncDir(s.dir)
 }
 
@@ -279,7 +380,7 @@ func (s *Spool) makeRoom(need int64) error {
 		}
 	}
 	if s.size+need > s.maxBytes {
-		return fmt.Errorf("spool: full (%d of %d bytes) and nothing left to drop", s.size, s.maxBytes)
+		return fmt.Errorf("%w: %d of %d bytes and nothing left to drop", ErrSpoolFull, s.size, s.maxBytes)
 	}
 	return nil
 }
@@ -302,7 +403,8 @@ func (s *Spool) compact(seg int64, drop func(*Observation) bool) error {
 	}
 	r := bufio.NewReader(f)
 	var keep []byte
-	kept, removed := 0, 0
+	removed := 0
+	dropped := map[Kind]int{} // counted once the rewrite is in place
 	for {
 		payload, err := readRecord(r)
 		if err != nil {
@@ -310,35 +412,48 @@ func (s *Spool) compact(seg int64, drop func(*Observation) bool) error {
 		}
 		var o Observation
 		if json.Unmarshal(payload, &o) == nil && drop(&o) {
-			s.dropped[o.Kind]++
+			dropped[o.Kind]++
 			removed++
 			continue
 		}
 		keep = append(keep, encodeRecord(payload)...)
-		kept++
 	}
 	f.Close()
 	if removed == 0 {
 		return nil
 	}
 	tmp := s.segPath(seg) + ".tmp"
-	if err := os.WriteFile(tmp, keep, 0o600); err != nil {
-		return fmt.Errorf("spool: compacting: %w", err)
-	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, s.segPath(seg)); err != nil {
+	if err := writeFileSync(tmp, keep); err != nil {
 		return fmt.Errorf("spool: compacting: %w", err)
 	}
 	if seg == s.head.Seg {
+		// The cursor moves first: a crash before the rename then resends what was
+		// delivered (harmless), never reads the new file from an old offset.
+		head := s.head
 		s.head.Off = 0
 		if err := s.saveCursor(); err != nil {
+			s.head = head
+			_ = os.Remove(tmp)
+			return err
+		}
+	}
+	if err := os.Rename(tmp, s.segPath(seg)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("spool: compacting: %w", err)
+	}
+	if seg == s.tailSeg && s.tail != nil {
+		// The tail's descriptor still points at the file the rename replaced.
+		_ = s.tail.Close()
+		s.tail = nil
+		if err := s.openTail(); err != nil {
 			return err
 		}
 	}
 	s.size += int64(len(keep)) - oldSize
 	s.count -= removed
+	for k, n := range dropped {
+		s.dropped[k] += n
+	}
 	return syncDir(s.dir)
 }
 
@@ -383,6 +498,8 @@ func (s *Spool) Peek(n int) ([]Observation, cursor, error) {
 }
 
 // Commit moves the head to c (after a batch was delivered), deleting consumed segments.
+// The head moves in memory whatever happens; an error says it could not be recorded on
+// disk (see Spool).
 func (s *Spool) Commit(c cursor, delivered int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -397,11 +514,45 @@ func (s *Spool) Commit(c cursor, delivered int) error {
 	s.head = c
 	s.count = max(0, s.count-delivered)
 	if c.Seg == s.tailSeg && s.count == 0 {
-		// Everything sent: start the tail segment afresh so the disk does not grow.
-		if err := s.tail.Truncate(0); err == nil {
+		return s.restart(c)
+	}
+	return s.saveCursor()
+}
+
+// restart empties a drained spool so the disk does not grow (s.mu held). The cursor
+// goes to the segment's start before the segment is cut (a crash in between resends
+// what was delivered: harmless), so that a saved cursor never points past the end of
+// what a later append writes. When the cursor cannot be saved (a full disk), the
+// segment is removed and the next one started instead: a cursor too old to know it
+// then names a removed segment, which OpenSpool resolves to the start of the next one,
+// never to an offset inside it.
+func (s *Spool) restart(end cursor) error {
+	s.head = cursor{Seg: s.tailSeg}
+	err := s.saveCursor()
+	if err == nil && s.tail != nil {
+		if terr := s.tail.Truncate(0); terr == nil {
 			s.size = 0
-			s.head.Off = 0
+			return nil
 		}
+		s.head = end // the records are still there: not to be read again now
+		return nil
+	}
+	if s.tail != nil {
+		_ = s.tail.Close()
+		s.tail = nil
+	}
+	_ = os.Remove(s.segPath(s.tailSeg))
+	s.segs = s.segs[:0]
+	s.size = 0
+	s.tailSeg++
+	s.head = cursor{Seg: s.tailSeg}
+	if err := s.openTail(); err != nil {
+		return err // the next Append opens it
+	}
+	// The new segment's name must outlive a power cut with the records appended to it
+	// (their fsync covers the file, not the directory).
+	if err := syncDir(s.dir); err != nil {
+		return err
 	}
 	return s.saveCursor()
 }
@@ -409,16 +560,34 @@ func (s *Spool) Commit(c cursor, delivered int) error {
 func (s *Spool) saveCursor() error {
 	b, _ := json.Marshal(s.head)
 	tmp := filepath.Join(s.dir, cursorFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeFileSync(tmp, b); err != nil {
 		return fmt.Errorf("spool: cursor: %w", err)
 	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, cursorFile)); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("spool: cursor: %w", err)
 	}
 	return nil
+}
+
+// writeFileSync writes and fsyncs a new file, removing it again on failure so that a
+// full disk is not left fuller.
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
 }
 
 // Len returns the number of records not yet delivered.
@@ -448,19 +617,12 @@ func (s *Spool) Dropped() map[Kind]int {
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tail.Close()
-}
-
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+	if s.tail == nil {
+		return nil
 	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync %s: %w", path, err)
-	}
-	return nil
+	err := s.tail.Close()
+	s.tail = nil
+	return err
 }
 
 func syncDir(dir string) error {
