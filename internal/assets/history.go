@@ -12,6 +12,21 @@ import (
 // write beyond the asset's own. Nothing here deletes entries; a retention job, if one
 // is ever added, must keep bucket 0, which holds the creation record.
 
+// Event history: entries that record something that happened rather than what a
+// device is. They are what a trap storm multiplies, and the only entries retention
+// removes (retention.go); creation records, identity, location, status and every other
+// field change are kept for ever.
+const (
+	// FieldEvent records an EVENT observation (a trap, a reboot, an alarm).
+	FieldEvent = "event"
+	// FieldLate records a state observation that arrived after a newer one: kept, not
+	// applied ("STATE condition").
+	FieldLate = "late"
+)
+
+// IsEventHistory reports whether a history entry is event history.
+func IsEventHistory(c Change) bool { return c.Field == FieldEvent || c.Field == FieldLate }
+
 // History returns up to first entries of an asset's history, newest first. After a
 // merge this includes the history of the records merged into it.
 func (s *Service) History(ctx context.Context, a *Asset, first int) ([]Change, error) {
