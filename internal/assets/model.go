@@ -216,6 +216,12 @@ type Asset struct {
 	// HistoryGen names the generation of sealed buckets; a merge rewrites the history
 	// as a new generation so it stays one time-ordered sequence.
 	HistoryGen int `bson:"historyGen,omitempty"`
+	// OldestEvent is the time of the oldest event-history entry kept (zero: none),
+	// once EventsTracked; retention reads the history of only the assets it points
+	// at (retention.go). Records written before it existed are not tracked until
+	// retention has read them once.
+	OldestEvent   time.Time `bson:"oldestEvent,omitempty"`
+	EventsTracked bool      `bson:"eventsTracked,omitempty"`
 	// MergedFrom lists records merged into this one; their history stays readable.
 	MergedFrom []string `bson:"mergedFrom,omitempty"`
 	// MergedInto is set on a record that was merged away; it no longer counts.
