@@ -82,8 +82,38 @@ func (ch *Channel) applied(id string) bool {
 	}
 	for _, st := range ch.Streams {
 		if st.Prefix == prefix {
-			return containsSeq(decodeRanges(st.Seqs), seq)
+			return encodedContains(st.Seqs, seq)
 		}
+	}
+	return false
+}
+
+// encodedContains reports whether encoded ranges hold seq, reading them in place.
+func encodedContains(b []byte, seq uint64) bool {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return false
+	}
+	b = b[k:]
+	prev := uint64(0)
+	for range n {
+		gap, k1 := binary.Uvarint(b)
+		if k1 <= 0 {
+			return false
+		}
+		length, k2 := binary.Uvarint(b[k1:])
+		if k2 <= 0 {
+			return false
+		}
+		b = b[k1+k2:]
+		lo := prev + gap
+		switch {
+		case seq < lo:
+			return false
+		case seq-lo <= length:
+			return true
+		}
+		prev = lo + length
 	}
 	return false
 }
