@@ -3,20 +3,20 @@ package discovery
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/lograte"
 )
 
 // The trap port is open to the network: anyone can send to it, and every trap taken
 // becomes an observation, an asset if the sender is new, and history. So the listener
 // takes traps only from where the collector's devices are (the snmp ranges and targets,
 // or what traps.accept_from adds) and only so many per sender; the rest is counted
-// (medcmdb_snmp_traps_ignored_total{reason}) and summarised in the log, at most one
-// line per reason per trapLogEvery.
+// (medcmdb_snmp_traps_ignored_total{reason}) and told in the log: the first one at
+// once, then at most one line per reason per trapLogEvery with the count (lograte).
 
 // Reasons a trap is ignored.
 const (
@@ -31,7 +31,13 @@ const (
 )
 
 // trapLogEvery is the interval of the ignored-trap summary line.
-const trapLogEvery = 10 * time.Second
+const trapLogEvery = lograte.DefaultInterval
+
+// ignoredMessage is the log line of an ignored trap, by reason.
+var ignoredMessage = map[string]string{
+	ignoredOutOfRange:  "trap from outside the accepted addresses ignored (traps.accept_from)",
+	ignoredRateLimited: "trap over its sender's rate limit ignored (traps.per_source_rate)",
+}
 
 func defaultTrapConfig() TrapConfig {
 	return TrapConfig{
@@ -187,62 +193,4 @@ func (l *sourceLimiter) sweep(now time.Time) {
 			delete(l.m, a)
 		}
 	}
-}
-
-// ignoreLog summarises ignored traps: the first one at once, then at most one line
-// per reason per interval, with the count since the last line and the last sender.
-type ignoreLog struct {
-	log   *slog.Logger
-	every time.Duration
-
-	mu   sync.Mutex
-	kind map[string]*ignored
-}
-
-type ignored struct {
-	n    int
-	last netip.Addr
-	next time.Time
-}
-
-func newIgnoreLog(log *slog.Logger, every time.Duration) *ignoreLog {
-	return &ignoreLog{log: log, every: every, kind: map[string]*ignored{}}
-}
-
-// note counts one ignored trap and writes the line if its reason's interval is over.
-func (l *ignoreLog) note(reason string, from netip.Addr, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := l.kind[reason]
-	if k == nil {
-		k = &ignored{}
-		l.kind[reason] = k
-	}
-	k.n++
-	k.last = from
-	if !now.Before(k.next) {
-		l.write(reason, k, now)
-	}
-}
-
-// flush writes the lines whose interval is over; the listener calls it on a ticker
-// so the count of a flood that stopped is still told.
-func (l *ignoreLog) flush(now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for reason, k := range l.kind {
-		if k.n > 0 && !now.Before(k.next) {
-			l.write(reason, k, now)
-		}
-	}
-}
-
-func (l *ignoreLog) write(reason string, k *ignored, now time.Time) {
-	msg := "traps from outside the accepted addresses ignored (traps.accept_from)"
-	if reason == ignoredRateLimited {
-		msg = "traps over a sender's rate limit ignored (traps.per_source_rate)"
-	}
-	l.log.Warn(msg, "reason", reason, "count", k.n, "last_from", k.last.String(), "interval", l.every)
-	k.n = 0
-	k.next = now.Add(l.every)
 }

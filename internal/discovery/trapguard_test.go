@@ -103,8 +103,8 @@ snmp:
 		t.Errorf("received %v decoded %v, want 4 and 1", received, decoded)
 	}
 	// The first ignored trap is logged at once, the others summed up later.
-	lines := strings.Count(logs.String(), "traps from outside the accepted addresses ignored")
-	if lines != 1 || !strings.Contains(logs.String(), "last_from="+outside) {
+	lines := strings.Count(logs.String(), "trap from outside the accepted addresses ignored")
+	if lines != 1 || !strings.Contains(logs.String(), "from="+outside) {
 		t.Errorf("%d log lines about ignored traps:\n%s", lines, logs.String())
 	}
 
@@ -160,7 +160,7 @@ snmp:
 	if fromQuiet != 3 || fromNoisy-3 < 5 || fromNoisy-3 > 7 {
 		t.Errorf("taken: %v from the noisy sender, %d from the quiet one; want 5..7 and 3", fromNoisy-3, fromQuiet)
 	}
-	if !strings.Contains(logs.String(), "traps over a sender's rate limit ignored") {
+	if !strings.Contains(logs.String(), "trap over its sender's rate limit ignored") {
 		t.Errorf("no log line about rate limited traps:\n%s", logs.String())
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/medcmdb/medcmdb/internal/lograte"
 	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
@@ -58,7 +59,7 @@ type TrapListener struct {
 
 	accept  acceptSet
 	limit   *sourceLimiter // used by the reader goroutine only
-	ignored *ignoreLog
+	ignored *lograte.Limiter
 
 	communities map[string]bool
 	v3          []*Credential
@@ -89,7 +90,7 @@ func newTrapListener(cfg *Config, p *Poller, emit Emitter, ids *idSource, m *col
 		accept:      newAcceptSet(cfg),
 		limit:       newSourceLimiter(cfg.Traps.PerSourceRate, cfg.Traps.PerSourceBurst, cfg.Traps.MaxSources),
 	}
-	t.ignored = newIgnoreLog(t.log, trapLogEvery)
+	t.ignored = lograte.New(t.log, trapLogEvery, lograte.Options{})
 	for range trapDecoders {
 		t.queues = append(t.queues, make(chan trapPacket, max(1, cfg.Traps.QueueSize/trapDecoders)))
 	}
@@ -140,19 +141,7 @@ func (t *TrapListener) Run(ctx context.Context) error {
 	for _, q := range t.queues {
 		wg.Go(func() { t.decodeLoop(ctx, q) })
 	}
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				t.ignored.flush(time.Now().Add(trapLogEvery))
-				return
-			case now := <-tick.C:
-				t.ignored.flush(now)
-			}
-		}
-	})
+	defer t.ignored.Flush()
 	stop := context.AfterFunc(ctx, func() { t.conn.Close() })
 	defer stop()
 	// Datagrams are copied into slabs so the reader allocates rarely.
@@ -170,7 +159,7 @@ func (t *TrapListener) Run(ctx context.Context) error {
 		t.metrics.trap("received")
 		src, now := from.Addr().Unmap(), time.Now()
 		if reason := t.admit(src, now); reason != "" {
-			t.ignore(reason, src, now)
+			t.ignore(reason, src)
 			continue
 		}
 		if len(slab) < n {
@@ -203,9 +192,10 @@ func (t *TrapListener) admit(src netip.Addr, now time.Time) string {
 	return ""
 }
 
-func (t *TrapListener) ignore(reason string, src netip.Addr, now time.Time) {
+// ignore counts a trap ignored and tells the log, a line per reason and interval.
+func (t *TrapListener) ignore(reason string, src netip.Addr) {
 	t.metrics.trapIgnored(reason)
-	t.ignored.note(reason, src, now)
+	t.ignored.Warn(reason, ignoredMessage[reason], "reason", reason, "from", src.String())
 }
 
 // decoderOf spreads senders over the decoders, each sender always to the same one.
@@ -269,7 +259,7 @@ func (t *TrapListener) handle(g *gosnmp.GoSNMP, pkt trapPacket) {
 	if ti.source != pkt.from.Addr() && !t.accept.contains(ti.source) {
 		// A sender in range speaking for a device outside (agent-addr,
 		// snmpTrapAddress): the device would become an asset all the same.
-		t.ignore(ignoredOutOfRange, ti.source, time.Now())
+		t.ignore(ignoredOutOfRange, ti.source)
 		return
 	}
 	t.metrics.trap("decoded")
