@@ -19,7 +19,8 @@ func traps(args []string) error {
 	fs.Parse(args)
 	reg := prometheus.NewRegistry()
 	snk := &sink{}
-	c, err := newCollector(`traps: {listen: "127.0.0.1:0"}
+	// One sender on loopback, unlimited: the bench measures decoding, not the guard.
+	c, err := newCollector(`traps: {listen: "127.0.0.1:0", accept_from: [any], per_source_rate: 0}
 snmp:
   inventory_workers: 0
   credentials: [{name: v2, version: 2c, community: public}]

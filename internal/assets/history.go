@@ -3,14 +3,30 @@ package assets
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // History is field-level and append-only (DESIGN §5). Each asset's entries form one
 // sequence numbered from 0 (the creation record). Full buckets of historyBucket entries
 // are sealed into their own documents by insert and never rewritten; the newest
 // entries ride in the asset document (HistoryTail), so recording a change costs no
-// write beyond the asset's own. Nothing here deletes entries; a retention job, if one
-// is ever added, must keep bucket 0, which holds the creation record.
+// write beyond the asset's own. Only retention removes entries, and only event
+// history (retention.go): it writes the kept entries as a new generation of buckets.
+
+// Event history: entries that record something that happened rather than what a
+// device is. They are what a trap storm multiplies, and the only entries retention
+// removes (retention.go); creation records, identity, location, status and every other
+// field change are kept for ever.
+const (
+	// FieldEvent records an EVENT observation (a trap, a reboot, an alarm).
+	FieldEvent = "event"
+	// FieldLate records a state observation that arrived after a newer one: kept, not
+	// applied ("STATE condition").
+	FieldLate = "late"
+)
+
+// IsEventHistory reports whether a history entry is event history.
+func IsEventHistory(c Change) bool { return c.Field == FieldEvent || c.Field == FieldLate }
 
 // History returns up to first entries of an asset's history, newest first. After a
 // merge this includes the history of the records merged into it.
@@ -68,6 +84,14 @@ func appendHistory(a *Asset, cs []Change) []bucketDoc {
 	if len(cs) == 0 {
 		return nil
 	}
+	if a.HistoryCount == 0 {
+		a.EventsTracked = true // a new record: every event it gets passes here
+	}
+	for _, c := range cs {
+		if a.EventsTracked && IsEventHistory(c) && (a.OldestEvent.IsZero() || c.At.Before(a.OldestEvent)) {
+			a.OldestEvent = c.At
+		}
+	}
 	a.HistoryTail = append(slices.Clip(a.HistoryTail), cs...)
 	a.HistoryCount += len(cs)
 	var sealed []bucketDoc
@@ -90,6 +114,7 @@ func (s *Service) rewriteHistory(ctx context.Context, a *Asset, entries []Change
 	a.HistorySealed = 0
 	a.HistoryCount = 0
 	a.HistoryTail = nil
+	a.OldestEvent = time.Time{}
 	sealed := appendHistory(a, entries)
 	if len(sealed) == 0 {
 		return nil

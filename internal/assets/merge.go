@@ -93,19 +93,6 @@ func recordsConflict(a, b *Asset) bool {
 	return ka != "" && kb != "" && ka != kb
 }
 
-// seen reports whether the observation was already applied to a (a replay), or is
-// older than what its channel last applied.
-func seen(a *Asset, o *discovery.Observation) bool {
-	ch := a.channel(o.Collector, o.Source.Channel())
-	if ch == nil {
-		return false
-	}
-	if ch.LastID == o.ID || o.ObservedAt.Before(ch.ObservedAt) {
-		return true
-	}
-	return o.ObservedAt.Equal(ch.ObservedAt) && slices.Contains(ch.SameTime, o.ID)
-}
-
 // survivor follows merges from id to the record that now stands for the device.
 func (s *Service) survivor(id string) string {
 	s.mu.RLock()
@@ -206,18 +193,14 @@ func (s *Service) merge(ctx context.Context, b *batch, into, from *Asset, at Cha
 		mine := into.channel(ch.Collector, ch.Channel)
 		switch {
 		case mine == nil:
-			c := *ch
-			c.Conditions = slices.Clone(ch.Conditions)
-			c.SameTime = slices.Clone(ch.SameTime)
-			into.Channels = append(into.Channels, &c)
+			into.Channels = append(into.Channels, cloneChannel(ch))
 		case ch.ObservedAt.After(mine.ObservedAt):
-			*mine = *ch
-			mine.Conditions = slices.Clone(ch.Conditions)
-			mine.SameTime = slices.Clone(ch.SameTime)
-		case ch.ObservedAt.Equal(mine.ObservedAt) && ch.LastID != mine.LastID:
-			// Both records took observations of the same instant: either may be replayed.
-			mine.SameTime = append(mine.SameTime, ch.LastID)
-			mine.SameTime = append(mine.SameTime, ch.SameTime...)
+			// The newer state wins; either record's observations may be replayed.
+			newer := cloneChannel(ch)
+			newer.absorbApplied(mine)
+			*mine = *newer
+		default:
+			mine.absorbApplied(ch)
 		}
 	}
 	before := formatRelations(into.Upstream)

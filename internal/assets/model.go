@@ -138,16 +138,22 @@ const (
 
 // Channel is the state of an asset as one source path (collector + channel) sees it.
 type Channel struct {
-	Collector  string    `bson:"collector"`
-	Channel    string    `bson:"channel"`
-	State      string    `bson:"state"`
-	Conditions []string  `bson:"conditions,omitempty"`
+	Collector  string   `bson:"collector"`
+	Channel    string   `bson:"channel"`
+	State      string   `bson:"state"`
+	Conditions []string `bson:"conditions,omitempty"`
+	// ObservedAt is the time of the newest state observation applied: state is
+	// ordered by it (events do not move it; see judge).
 	ObservedAt time.Time `bson:"observedAt"`
 	ValidUntil time.Time `bson:"validUntil"`
-	LastID     string    `bson:"lastId"`
-	// SameTime holds the ids applied before LastID with the same ObservedAt: a
-	// collector sends several observations of one moment (a reboot EVENT and the
-	// CHANGE of the same poll), and a replay must find each of them already applied.
+	// LastID is the id of the last observation applied.
+	LastID string `bson:"lastId"`
+	// Streams and OtherIDs are the ids of every observation applied, so that a replay
+	// is recognised by its id (applied.go).
+	Streams  []IDStream `bson:"streams,omitempty"`
+	OtherIDs []string   `bson:"otherIds,omitempty"`
+	// SameTime is read from records written before Streams existed (the ids applied
+	// before LastID at the same instant); it is no longer written.
 	SameTime []string `bson:"sameTime,omitempty"`
 	Expired  bool     `bson:"expired,omitempty"`
 }
@@ -210,6 +216,12 @@ type Asset struct {
 	// HistoryGen names the generation of sealed buckets; a merge rewrites the history
 	// as a new generation so it stays one time-ordered sequence.
 	HistoryGen int `bson:"historyGen,omitempty"`
+	// OldestEvent is the time of the oldest event-history entry kept (zero: none),
+	// once EventsTracked; retention reads the history of only the assets it points
+	// at (retention.go). Records written before it existed are not tracked until
+	// retention has read them once.
+	OldestEvent   time.Time `bson:"oldestEvent,omitempty"`
+	EventsTracked bool      `bson:"eventsTracked,omitempty"`
 	// MergedFrom lists records merged into this one; their history stays readable.
 	MergedFrom []string `bson:"mergedFrom,omitempty"`
 	// MergedInto is set on a record that was merged away; it no longer counts.
@@ -239,10 +251,7 @@ func (a *Asset) Clone() *Asset {
 	}
 	c.Channels = make([]*Channel, len(a.Channels))
 	for k, v := range a.Channels {
-		ch := *v
-		ch.Conditions = slices.Clone(v.Conditions)
-		ch.SameTime = slices.Clone(v.SameTime)
-		c.Channels[k] = &ch
+		c.Channels[k] = cloneChannel(v)
 	}
 	return &c
 }

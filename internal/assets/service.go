@@ -23,9 +23,13 @@ type Outcome struct {
 	Asset *Asset
 	// Created is true when the observation created the asset.
 	Created bool
-	// Duplicate is true when the observation was already applied (or is older than
-	// what was applied) and changed nothing.
-	Duplicate    bool
+	// Duplicate is true when the observation was already applied (its id was: a
+	// replay) and changed nothing.
+	Duplicate bool
+	// Stale is true when the observation is a state observation older than the state
+	// its channel holds (it arrived late): it is not applied, so that state never
+	// goes back in time, but it is not a duplicate either.
+	Stale        bool
 	StatusBefore Status
 	// Raised and Cleared are conditions that became active or inactive on the asset.
 	Raised  []string
@@ -304,12 +308,12 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 	} else {
 		a = b.get(id)
 		for _, c := range m.same {
-			if seen(b.get(c), o) {
+			if appliedTo(b.get(c), o) {
 				out.Duplicate = true
 			}
 		}
 	}
-	if out.Duplicate || seen(a, o) {
+	if out.Duplicate || appliedTo(a, o) {
 		out.Duplicate = true
 		out.Asset = a
 		return out, nil
@@ -325,44 +329,56 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 		out.StatusBefore = ""
 	}
 	before := a.ActiveConditions()
+	chg := func(field, before, after string) {
+		b.record(a, Change{At: o.ObservedAt, Source: string(o.Source), Actor: o.Collector, RequestID: requestID, Field: field, Before: before, After: after})
+	}
 
 	ch := a.channel(o.Collector, o.Source.Channel())
+	v := judge(ch, o)
 	if ch == nil {
 		ch = &Channel{Collector: o.Collector, Channel: o.Source.Channel(), State: string(discovery.StateUp)}
 		a.Channels = append(a.Channels, ch)
 		b.persist[a.ID] = true
 	}
-	if o.ObservedAt.Equal(ch.ObservedAt) && ch.LastID != "" {
-		ch.SameTime = append(ch.SameTime, ch.LastID)
-	} else {
-		ch.SameTime = nil
+	ch.markApplied(o.ID)
+	if v == verdictStale {
+		// Older than the state this channel holds: applying it would roll the state
+		// back. What it reported stays in the history.
+		out.Stale = true
+		if o.Condition != "" {
+			chg(FieldLate, "", string(o.State)+" "+o.Condition)
+		}
+		out.Asset = a
+		return out, nil
 	}
-	ch.LastID = o.ID
-	ch.ObservedAt = o.ObservedAt
-	ch.ValidUntil = o.ValidUntil
-	if ch.ValidUntil.IsZero() {
-		ch.ValidUntil = o.ObservedAt.Add(s.opts.DefaultTTL)
+	state := o.Kind != discovery.KindEvent
+	valid := o.ValidUntil
+	if valid.IsZero() {
+		valid = o.ObservedAt.Add(s.opts.DefaultTTL)
+	}
+	if state {
+		ch.ObservedAt, ch.ValidUntil = o.ObservedAt, valid
+	} else if valid.After(ch.ValidUntil) {
+		// An event proves the device alive; it does not order state.
+		ch.ValidUntil = valid
 	}
 	if ch.Expired {
 		ch.Expired = false
 		b.persist[a.ID] = true
 	}
-
-	chg := func(field, before, after string) {
-		b.record(a, Change{At: o.ObservedAt, Source: string(o.Source), Actor: o.Collector, RequestID: requestID, Field: field, Before: before, After: after})
+	if v == verdictApply {
+		s.applyIdentity(b, a, o, chg)
+		if len(o.Neighbors) > 0 {
+			s.applyNeighbors(b, a, o, chg)
+		}
 	}
-	s.applyIdentity(b, a, o, chg)
-	if len(o.Neighbors) > 0 {
-		s.applyNeighbors(b, a, o, chg)
-	}
-
-	if o.Kind == discovery.KindEvent {
-		out.Event = o.Condition
-		chg("event", "", o.Condition)
-	} else {
+	if state {
 		applyConditions(ch, o)
+	} else {
+		out.Event = o.Condition
+		chg(FieldEvent, "", o.Condition)
 	}
-	if o.PatientConnected != nil && a.PatientConnected != *o.PatientConnected {
+	if v == verdictApply && o.PatientConnected != nil && a.PatientConnected != *o.PatientConnected {
 		a.PatientConnected = *o.PatientConnected
 		b.persist[a.ID] = true
 	}
@@ -396,70 +412,6 @@ func describe(o *discovery.Observation) string {
 	}
 	return s
 }
-
-// applyConditions updates a channel's active conditions and state from an observation.
-func applyConditions(ch *Channel, o *discovery.Observation) {
-	if active, full := o.ActiveConditions(); full {
-		cs := slices.Clone(active)
-		slices.Sort(cs)
-		ch.Conditions = slices.Compact(cs)
-		ch.State = string(o.State)
-		if len(ch.Conditions) == 0 && o.State != discovery.StateUp && o.Condition != "" {
-			ch.Conditions = []string{o.Condition}
-		}
-		return
-	}
-	switch {
-	case o.State != discovery.StateUp && o.Condition != "":
-		if !slices.Contains(ch.Conditions, o.Condition) {
-			ch.Conditions = append(ch.Conditions, o.Condition)
-			slices.Sort(ch.Conditions)
-		}
-		if worse(discovery.State(ch.State), o.State) {
-			ch.State = string(o.State)
-		}
-	case o.State == discovery.StateUp && o.Condition != "":
-		ch.Conditions = slices.DeleteFunc(ch.Conditions, func(c string) bool { return c == o.Condition })
-		ch.State = string(stateOf(ch.Conditions))
-	case o.State == discovery.StateUp:
-		ch.Conditions = nil
-		ch.State = string(discovery.StateUp)
-	default:
-		if worse(discovery.State(ch.State), o.State) {
-			ch.State = string(o.State)
-		}
-	}
-}
-
-// downConditions make a device unusable; any other condition degrades it.
-var downConditions = []string{discovery.CondSNMPUnreachable, discovery.CondHL7HeartbeatLost, discovery.CondDeviceUnreachable}
-
-// IsDownCondition reports whether a condition means the device is down.
-func IsDownCondition(c string) bool { return slices.Contains(downConditions, c) }
-
-func stateOf(conds []string) discovery.State {
-	st := discovery.StateUp
-	for _, c := range conds {
-		if IsDownCondition(c) {
-			return discovery.StateDown
-		}
-		st = discovery.StateDegraded
-	}
-	return st
-}
-
-func rank(s discovery.State) int {
-	switch s {
-	case discovery.StateDown:
-		return 2
-	case discovery.StateDegraded:
-		return 1
-	}
-	return 0
-}
-
-// worse reports whether b is a worse state than a.
-func worse(a, b discovery.State) bool { return rank(b) > rank(a) }
 
 // computeStatus derives the asset status from its channels: the worst state among the
 // channels still valid, UNKNOWN when none is. Manual statuses stay. The validity of

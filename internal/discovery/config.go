@@ -134,6 +134,12 @@ type TrapConfig struct {
 	ReadBuffer int `yaml:"read_buffer"`
 	// QueueSize bounds traps read but not yet decoded.
 	QueueSize int `yaml:"queue_size"`
+	// AcceptFrom, PerSourceRate, PerSourceBurst, MaxSources: who may send traps, and
+	// how many (trapguard.go).
+	AcceptFrom     []string `yaml:"accept_from"`
+	PerSourceRate  float64  `yaml:"per_source_rate"`
+	PerSourceBurst int      `yaml:"per_source_burst"`
+	MaxSources     int      `yaml:"max_sources"`
 }
 
 // HL7Config is the MLLP listener.
@@ -190,7 +196,7 @@ func DefaultConfig() Config {
 			InventoryInterval: time.Hour,
 			InventoryWorkers:  8,
 		},
-		Traps: TrapConfig{ReadBuffer: 8 << 20, QueueSize: 65536},
+		Traps: defaultTrapConfig(),
 		HL7: HL7Config{
 			HeartbeatTimeout: 3 * time.Minute,
 			MaxMessageBytes:  1 << 20,
@@ -379,8 +385,8 @@ func (c *Config) Validate() error {
 			add("traps.credentials: unknown credential %q", r)
 		}
 	}
-	if c.Traps.QueueSize < 1 {
-		add("traps.queue_size: %d must be at least 1", c.Traps.QueueSize)
+	if err := c.Traps.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HL7.Listen != "" && c.HL7.HeartbeatTimeout < time.Second {
 		add("hl7.heartbeat_timeout: %s is below 1s", c.HL7.HeartbeatTimeout)

@@ -23,6 +23,7 @@ type collectorMetrics struct {
 	lateness     prometheus.Histogram
 	inventories  *prometheus.CounterVec
 	traps        *prometheus.CounterVec
+	trapsIgnored *prometheus.CounterVec
 	emitted      *prometheus.CounterVec
 	delivered    prometheus.Counter
 	upstream     prometheus.Counter
@@ -77,8 +78,12 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 			Name: "medcmdb_snmp_inventories_total", Help: "Inventory reads (ENTITY/IF/UPS-MIB, topology tables) by result.",
 		}, []string{"result"}),
 		traps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "medcmdb_snmp_traps_total", Help: "SNMP traps by outcome: received, decoded, rejected (bad credentials or garbage), dropped (queue full).",
+			Name: "medcmdb_snmp_traps_total", Help: "SNMP traps by outcome: received, decoded, rejected (bad credentials or garbage), dropped (queue full); received = decoded + rejected + dropped + medcmdb_snmp_traps_ignored_total.",
 		}, []string{"result"}),
+		trapsIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medcmdb_snmp_traps_ignored_total",
+			Help: "SNMP traps received and ignored, by reason: out_of_range (sender, or the device it speaks for, outside traps.accept_from), rate_limited (over traps.per_source_rate).",
+		}, []string{"reason"}),
 		// Emitted, delivered, dropped and spooled add up: emitted = delivered + dropped
 		// + medcmdb_spool_observations, so a loss would show.
 		emitted: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -98,6 +103,9 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	for _, r := range []string{"received", "decoded", "rejected", "dropped"} {
 		m.traps.WithLabelValues(r)
 	}
+	for _, r := range []string{ignoredOutOfRange, ignoredRateLimited} {
+		m.trapsIgnored.WithLabelValues(r)
+	}
 	for _, k := range []string{"sent", "retry"} {
 		m.packets.WithLabelValues(k)
 	}
@@ -116,7 +124,7 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	if reg != nil {
 		reg.MustRegister(m.polls, m.pollDuration, m.packets, m.spool, m.dropped, m.tracked,
 			m.reports, m.sweeps, m.sweepSeconds, m.sweepFound, m.late, m.lateness, m.inventories, m.traps,
-			m.emitted, m.delivered, m.upstream)
+			m.trapsIgnored, m.emitted, m.delivered, m.upstream)
 	}
 	m.spoolErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "medcmdb_spool_write_errors_total",
@@ -196,3 +204,5 @@ func (m *collectorMetrics) inventoryDone(ok bool) {
 }
 
 func (m *collectorMetrics) trap(result string) { m.traps.WithLabelValues(result).Inc() }
+
+func (m *collectorMetrics) trapIgnored(reason string) { m.trapsIgnored.WithLabelValues(reason).Inc() }

@@ -271,6 +271,7 @@ func TestSNMPTraps(t *testing.T) {
 	c, rec, logs := startCollector(t, fmt.Sprintf(`
 traps:
   listen: %s:%d
+  accept_from: [127.0.0.1/32]   # snmptrap sends from there
 snmp:
   timeout: 200ms
   credentials:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/medcmdb/medcmdb/internal/lograte"
 	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
@@ -41,9 +42,11 @@ const (
 )
 
 // TrapListener receives SNMP v1/v2c/v3 traps and turns them into immediate
-// observations. The socket reader only copies datagrams into a queue; decoding
-// (which for v3 means authenticating and decrypting) runs on separate goroutines, so
-// a burst waits in the large socket buffer and the queue instead of being dropped.
+// observations. The socket reader only admits datagrams (trapguard.go) and copies
+// them into a queue; decoding (which for v3 means authenticating and decrypting) runs
+// on separate goroutines, so a burst waits in the large socket buffer and the queues
+// instead of being dropped. Each sender's datagrams go to one decoder, so its traps
+// are emitted in the order they were received.
 type TrapListener struct {
 	cfg     *Config
 	poller  *Poller
@@ -52,7 +55,11 @@ type TrapListener struct {
 	log     *slog.Logger
 	metrics *collectorMetrics
 	conn    *net.UDPConn
-	queue   chan trapPacket
+	queues  []chan trapPacket
+
+	accept  acceptSet
+	limit   *sourceLimiter // used by the reader goroutine only
+	ignored *lograte.Limiter
 
 	communities map[string]bool
 	v3          []*Credential
@@ -79,8 +86,13 @@ func newTrapListener(cfg *Config, p *Poller, emit Emitter, ids *idSource, m *col
 	t := &TrapListener{
 		cfg: cfg, poller: p, emit: emit, ids: ids, metrics: m, conn: conn,
 		log:         log.With("component", "traps"),
-		queue:       make(chan trapPacket, cfg.Traps.QueueSize),
 		communities: map[string]bool{},
+		accept:      newAcceptSet(cfg),
+		limit:       newSourceLimiter(cfg.Traps.PerSourceRate, cfg.Traps.PerSourceBurst, cfg.Traps.MaxSources),
+	}
+	t.ignored = lograte.New(t.log, trapLogEvery, lograte.Options{})
+	for range trapDecoders {
+		t.queues = append(t.queues, make(chan trapPacket, max(1, cfg.Traps.QueueSize/trapDecoders)))
 	}
 	t.rcvbuf = setReadBuffer(conn, cfg.Traps.ReadBuffer)
 	for i := range cfg.SNMP.Credentials {
@@ -118,13 +130,18 @@ func setReadBuffer(conn *net.UDPConn, want int) int {
 // Addr is the bound address.
 func (t *TrapListener) Addr() net.Addr { return t.conn.LocalAddr() }
 
+// trapDecoders is the number of decoding goroutines.
+const trapDecoders = 2
+
 // Run reads and decodes traps until ctx ends.
 func (t *TrapListener) Run(ctx context.Context) error {
-	t.log.Info("trap listener started", "addr", t.Addr().String(), "socket_buffer", t.rcvbuf)
+	t.log.Info("trap listener started", "addr", t.Addr().String(), "socket_buffer", t.rcvbuf,
+		"accept_from", t.cfg.Traps.AcceptFrom, "per_source_rate", t.cfg.Traps.PerSourceRate)
 	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() { t.decodeLoop(ctx) })
+	for _, q := range t.queues {
+		wg.Go(func() { t.decodeLoop(ctx, q) })
 	}
+	defer t.ignored.Flush()
 	stop := context.AfterFunc(ctx, func() { t.conn.Close() })
 	defer stop()
 	// Datagrams are copied into slabs so the reader allocates rarely.
@@ -140,6 +157,11 @@ func (t *TrapListener) Run(ctx context.Context) error {
 			break
 		}
 		t.metrics.trap("received")
+		src, now := from.Addr().Unmap(), time.Now()
+		if reason := t.admit(src, now); reason != "" {
+			t.ignore(reason, src)
+			continue
+		}
 		if len(slab) < n {
 			slab = make([]byte, max(256<<10, n))
 		}
@@ -147,17 +169,46 @@ func (t *TrapListener) Run(ctx context.Context) error {
 		copy(data, buf[:n])
 		slab = slab[n:]
 		select {
-		case t.queue <- trapPacket{from: netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), at: time.Now(), data: data}:
+		case t.queues[decoderOf(src)] <- trapPacket{from: netip.AddrPortFrom(src, from.Port()), at: now, data: data}:
 		default:
 			t.metrics.trap("dropped")
 		}
 	}
-	close(t.queue)
+	for _, q := range t.queues {
+		close(q)
+	}
 	wg.Wait()
 	return err
 }
 
-func (t *TrapListener) decodeLoop(ctx context.Context) {
+// admit says why a datagram from src is ignored before it is decoded ("": it is not).
+func (t *TrapListener) admit(src netip.Addr, now time.Time) string {
+	if !t.accept.contains(src) {
+		return ignoredOutOfRange
+	}
+	if !t.limit.allow(src, now) {
+		return ignoredRateLimited
+	}
+	return ""
+}
+
+// ignore counts a trap ignored and tells the log, a line per reason and interval.
+func (t *TrapListener) ignore(reason string, src netip.Addr) {
+	t.metrics.trapIgnored(reason)
+	t.ignored.Warn(reason, ignoredMessage[reason], "reason", reason, "from", src.String())
+}
+
+// decoderOf spreads senders over the decoders, each sender always to the same one.
+func decoderOf(a netip.Addr) int {
+	b := a.As16()
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return int(h % trapDecoders)
+}
+
+func (t *TrapListener) decodeLoop(ctx context.Context, queue <-chan trapPacket) {
 	g := &gosnmp.GoSNMP{Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel, Context: ctx}
 	if len(t.v3) > 0 {
 		table := gosnmp.NewSnmpV3SecurityParametersTable(gosnmp.NewLogger(nil))
@@ -171,7 +222,7 @@ func (t *TrapListener) decodeLoop(ctx context.Context) {
 		}
 		g.SetTrapSecurityParametersTable(table)
 	}
-	for pkt := range t.queue {
+	for pkt := range queue {
 		t.handle(g, pkt)
 	}
 }
@@ -204,10 +255,15 @@ func (t *TrapListener) handle(g *gosnmp.GoSNMP, pkt trapPacket) {
 		t.metrics.trap("rejected")
 		return
 	}
-	t.metrics.trap("decoded")
-	if o, ok := t.observe(tr, pkt); ok {
-		t.emit.Emit(o)
+	ti := decodeTrapInfo(tr, pkt.from.Addr())
+	if ti.source != pkt.from.Addr() && !t.accept.contains(ti.source) {
+		// A sender in range speaking for a device outside (agent-addr,
+		// snmpTrapAddress): the device would become an asset all the same.
+		t.ignore(ignoredOutOfRange, ti.source)
+		return
 	}
+	t.metrics.trap("decoded")
+	t.emit.Emit(t.observe(ti, pkt))
 }
 
 // unmarshalTrap decodes a datagram with gosnmp, turning a panic of the decoder into
@@ -270,8 +326,7 @@ func decodeTrapInfo(tr *gosnmp.SnmpPacket, from netip.Addr) trapInfo {
 }
 
 // observe turns a trap into an observation about the device that sent it.
-func (t *TrapListener) observe(tr *gosnmp.SnmpPacket, pkt trapPacket) (Observation, bool) {
-	ti := decodeTrapInfo(tr, pkt.from.Addr())
+func (t *TrapListener) observe(ti trapInfo, pkt trapPacket) Observation {
 	p := t.poller
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -369,7 +424,7 @@ func (t *TrapListener) observe(tr *gosnmp.SnmpPacket, pkt trapPacket) (Observati
 	default:
 		event(CondUnknownTrap, "trap "+ti.oid)
 	}
-	return o, true
+	return o
 }
 
 func trapName(oid string) string {

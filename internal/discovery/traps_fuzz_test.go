@@ -26,7 +26,7 @@ func FuzzTrapHandle(f *testing.F) {
 	cfg, err := ParseConfig([]byte(`site: s
 name: c
 cmdb: {url: 'http://127.0.0.1:1/graphql', token: x}
-traps: {listen: '127.0.0.1:0'}
+traps: {listen: '127.0.0.1:0', accept_from: [any]}
 snmp:
   credentials:
     - {name: v2, version: 2c, community: public}

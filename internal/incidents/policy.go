@@ -57,8 +57,8 @@ type Policy struct {
 	// Reconcile is how often every asset's conditions are checked against open incidents.
 	Reconcile time.Duration `yaml:"reconcile_interval"`
 
-	// Retention says how long records are kept; 0 keeps them for ever. Asset history
-	// is always kept.
+	// Retention says how long records are kept; 0 keeps them for ever. Of asset
+	// history only event entries are ever removed (asset_events).
 	Retention Retention `yaml:"retention"`
 	// LeaseTTL is how long the replica running scheduled jobs keeps the lease without
 	// renewing it: after its death another replica takes over within this time.
@@ -78,8 +78,13 @@ type Retention struct {
 	Audit time.Duration `yaml:"audit"`
 	// JobRuns: records of which replica ran which scheduled job tick.
 	JobRuns time.Duration `yaml:"job_runs"`
-	// Observations: the applied-observation log that policy replay reads.
-	Observations time.Duration `yaml:"observations"`
+	// Observations: the applied-observation log that policy replay reads;
+	// ObservationsMaxMB bounds its size as well (oldest days go first; 0: no bound).
+	Observations      time.Duration `yaml:"observations"`
+	ObservationsMaxMB int           `yaml:"observations_max_mb"`
+	// AssetEvents: event entries of asset history (traps, reboots, alarms, late
+	// observations); creation records and every other change are kept for ever.
+	AssetEvents time.Duration `yaml:"asset_events"`
 	// Schedule is when the retention job runs (robfig/cron syntax).
 	Schedule string `yaml:"schedule"`
 }
@@ -417,7 +422,8 @@ func (p *Policy) Validate() error {
 	if _, err := cron.ParseStandard(p.Retention.Schedule); err != nil {
 		bad("retention.schedule: %q: %v", p.Retention.Schedule, err)
 	}
-	for name, d := range map[string]time.Duration{"resolved_incidents": p.Retention.ResolvedIncidents, "audit": p.Retention.Audit, "job_runs": p.Retention.JobRuns} {
+	for name, d := range map[string]time.Duration{"resolved_incidents": p.Retention.ResolvedIncidents, "audit": p.Retention.Audit, "job_runs": p.Retention.JobRuns,
+		"asset_events": p.Retention.AssetEvents} {
 		if d < 0 || (d > 0 && d < time.Hour) {
 			bad("retention.%s: %s must be 0 (keep for ever) or at least 1h", name, d)
 		}

@@ -233,6 +233,9 @@ func defaultBeyond(p *Policy) {
 	p.ConditionSeverity[CondRogueDevice] = SeverityDegraded
 	// Ninety days: what a desk wants to replay a candidate policy over.
 	p.Retention.Observations = 90 * 24 * time.Hour
+	p.Retention.ObservationsMaxMB = 10 << 10
+	// Events: as long as the observations behind them.
+	p.Retention.AssetEvents = 90 * 24 * time.Hour
 }
 
 // validateBeyond checks the sections in this file.
@@ -294,6 +297,9 @@ func (p *Policy) validateBeyond() []error {
 	}
 	if d := p.Retention.Observations; d < 0 || (d > 0 && d < time.Hour) {
 		bad("retention.observations: %s must be 0 (keep for ever) or at least 1h", d)
+	}
+	if n := p.Retention.ObservationsMaxMB; n < 0 || n > 1<<24 {
+		bad("retention.observations_max_mb: %d is outside 0 (no bound)..16777216", n)
 	}
 	return errs
 }

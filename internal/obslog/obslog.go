@@ -3,9 +3,12 @@
 // retention drops whole days instead of deleting documents (which the embedded store
 // would do by scanning).
 //
-// Only state-changing observations are kept (DISCOVERED, CHANGE, EVENT, and refreshes
-// that raised or cleared a condition): a refresh that changed nothing cannot change
-// what an incident engine decides, and refreshes are most of the traffic.
+// Only state-changing observations are kept (DISCOVERED, CHANGE, and refreshes that
+// raised or cleared a condition): a refresh that changed nothing cannot change what an
+// incident engine decides, and refreshes are most of the traffic. Neither can an EVENT
+// (a trap, a reboot): no incident follows from one, and the asset's history keeps it;
+// so an event is kept only when it created its asset. That keeps a trap storm out of
+// the log. Retention drops days by age, and the oldest days past a size (PruneSize).
 package obslog
 
 import (
@@ -71,10 +74,16 @@ func Open(db *mongo.Database, log *slog.Logger) *Log {
 
 // Keep reports whether an applied observation is worth keeping for replay.
 func Keep(o assets.Outcome) bool {
-	if o.Observation == nil || o.Duplicate {
+	if o.Observation == nil || o.Duplicate || o.Stale {
 		return false
 	}
-	return o.Observation.Kind != discovery.KindRefresh || o.Created || len(o.Raised) > 0 || len(o.Cleared) > 0
+	switch o.Observation.Kind {
+	case discovery.KindEvent:
+		return o.Created
+	case discovery.KindRefresh:
+		return o.Created || len(o.Raised) > 0 || len(o.Cleared) > 0
+	}
+	return true
 }
 
 func dayName(t time.Time) string { return prefix + t.UTC().Format("20060102") }
@@ -213,4 +222,70 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int, error) {
 		l.log.Info("observation log days removed", "count", n, "before", before.UTC().Format(time.DateOnly))
 	}
 	return n, nil
+}
+
+// PruneSize drops the oldest days, never the one holding now, while the log takes
+// more than maxBytes (as the store counts a collection's data size), and returns how
+// many it dropped.
+func (l *Log) PruneSize(ctx context.Context, maxBytes int64, now time.Time) (int, error) {
+	days, err := l.days(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sizes := make([]int64, len(days))
+	var total int64
+	for i, name := range days {
+		if sizes[i], err = l.size(ctx, name); err != nil {
+			return 0, err
+		}
+		total += sizes[i]
+	}
+	n := 0
+	for i, name := range days {
+		if total <= maxBytes || name == dayName(now) {
+			break
+		}
+		if err := l.db.Collection(name).Drop(ctx); err != nil {
+			return n, fmt.Errorf("dropping %s: %w", name, err)
+		}
+		total -= sizes[i]
+		n++
+	}
+	if n > 0 {
+		l.log.Info("observation log days removed to stay within its size", "count", n, "max_bytes", maxBytes, "bytes", total)
+	}
+	return n, nil
+}
+
+// Size returns the bytes the log takes (the data size of its day collections).
+func (l *Log) Size(ctx context.Context) (int64, error) {
+	days, err := l.days(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, name := range days {
+		n, err := l.size(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func (l *Log) size(ctx context.Context, name string) (int64, error) {
+	var res bson.M
+	if err := l.db.RunCommand(ctx, bson.D{{Key: "collStats", Value: name}}).Decode(&res); err != nil {
+		return 0, fmt.Errorf("sizing %s: %w", name, err)
+	}
+	switch v := res["size"].(type) {
+	case int32:
+		return int64(v), nil
+	case int64:
+		return v, nil
+	case float64:
+		return int64(v), nil
+	}
+	return 0, fmt.Errorf("sizing %s: no size in %v", name, res)
 }

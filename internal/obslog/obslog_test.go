@@ -114,3 +114,74 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	})
 }
+
+// What the log keeps: what can change an incident engine's decisions, and what
+// created an asset. Events (a trap storm) and stale or replayed observations are not.
+func TestKeep(t *testing.T) {
+	at := time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
+	o := func(kind discovery.Kind) *discovery.Observation { x := obs(1, at, kind); return &x }
+	for _, tc := range []struct {
+		name string
+		out  assets.Outcome
+		want bool
+	}{
+		{"change", assets.Outcome{Observation: o(discovery.KindChange)}, true},
+		{"discovery", assets.Outcome{Observation: o(discovery.KindDiscovered)}, true},
+		{"refresh that changed nothing", assets.Outcome{Observation: o(discovery.KindRefresh)}, false},
+		{"refresh that raised", assets.Outcome{Observation: o(discovery.KindRefresh), Raised: []string{"x"}}, true},
+		{"refresh that created", assets.Outcome{Observation: o(discovery.KindRefresh), Created: true}, true},
+		{"event", assets.Outcome{Observation: o(discovery.KindEvent), Event: "snmp.trap"}, false},
+		{"event that created its asset", assets.Outcome{Observation: o(discovery.KindEvent), Created: true}, true},
+		{"stale change", assets.Outcome{Observation: o(discovery.KindChange), Stale: true}, false},
+		{"duplicate", assets.Outcome{Observation: o(discovery.KindChange), Duplicate: true}, false},
+		{"no observation", assets.Outcome{}, false},
+	} {
+		if got := obslog.Keep(tc.out); got != tc.want {
+			t.Errorf("%s: Keep = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Past its size, the log loses its oldest days first, never the current one.
+func TestPruneSize(t *testing.T) {
+	ctx := context.Background()
+	log := obslog.Open(testkit.Store(t).DB, testkit.Logger())
+	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	many := make([]discovery.Observation, 400)
+	for i := range many {
+		many[i] = obs(i, day, discovery.KindChange)
+	}
+	for d := range 4 {
+		if err := log.Write(ctx, day.AddDate(0, 0, d), "r", many); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total, err := log.Size(ctx)
+	if err != nil || total <= 0 {
+		t.Fatalf("size %d, %v", total, err)
+	}
+	today := day.AddDate(0, 0, 3)
+	// Room for a little over two days: the two oldest go.
+	if n, err := log.PruneSize(ctx, total/2+total/8, today); err != nil || n != 2 {
+		t.Fatalf("pruned %d days (%v), want 2", n, err)
+	}
+	var first time.Time
+	if err := log.Read(ctx, time.Time{}, time.Time{}, func(b *obslog.Batch) error {
+		if first.IsZero() {
+			first = b.At
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !first.Equal(day.AddDate(0, 0, 2)) {
+		t.Errorf("oldest day left %s, want %s", first, day.AddDate(0, 0, 2))
+	}
+	// A limit below today's own size leaves today.
+	if n, err := log.PruneSize(ctx, 1, today); err != nil || n != 1 {
+		t.Fatalf("pruned %d days (%v), want 1", n, err)
+	}
+	if left, _ := log.Size(ctx); left <= 0 {
+		t.Error("the current day was dropped")
+	}
+}

@@ -83,10 +83,17 @@ func (s *Server) runBeyond(ctx context.Context, wg *sync.WaitGroup) {
 	})
 }
 
-// pruneObservations removes the observation log's days older than the retention.
+// pruneObservations removes the observation log's days older than the retention,
+// then its oldest days past the size bound.
 func (s *Server) pruneObservations(ctx context.Context, now time.Time) error {
-	if d := s.cfg.Policy.Retention.Observations; d > 0 {
-		_, err := s.beyond.obslog.Prune(ctx, now.Add(-d))
+	r := s.cfg.Policy.Retention
+	if d := r.Observations; d > 0 {
+		if _, err := s.beyond.obslog.Prune(ctx, now.Add(-d)); err != nil {
+			return err
+		}
+	}
+	if mb := r.ObservationsMaxMB; mb > 0 {
+		_, err := s.beyond.obslog.PruneSize(ctx, int64(mb)<<20, now)
 		return err
 	}
 	return nil

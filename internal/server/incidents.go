@@ -74,8 +74,8 @@ func (s *Server) runIncidents(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // retention removes what the policy says is old enough: resolved incidents, audit
-// entries, days of the observation log and job run records. Asset history is kept for
-// ever.
+// entries, days of the observation log, event entries of asset history and job run
+// records. The rest of asset history is kept for ever.
 func (s *Server) retention(ctx context.Context) error {
 	r := s.cfg.Policy.Retention
 	now := time.Now()
@@ -95,6 +95,13 @@ func (s *Server) retention(ctx context.Context) error {
 	}
 	if err := s.pruneObservations(ctx, now); err != nil {
 		return err
+	}
+	if d := r.AssetEvents; d > 0 {
+		// Slack: an asset is rewritten once its oldest event is a tenth of the
+		// retention past it, not every hour (assets/retention.go).
+		if _, err := s.assets.PruneEvents(ctx, now.Add(-d), d/10); err != nil {
+			return err
+		}
 	}
 	if r.JobRuns > 0 {
 		if _, err := s.store.DB.Collection("job_runs").DeleteMany(ctx, bson.M{"tick": bson.M{"$lt": now.Add(-r.JobRuns)}}); err != nil {

@@ -37,11 +37,14 @@ func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Register
 		p.received.WithLabelValues(string(s))
 	}
 	// received counts every delivery attempt; applied says what became of the valid
-	// ones once persisted: applied (first time) or duplicate (a collector's replay).
+	// ones once persisted: applied (first time), stale (first time, but a state older
+	// than the one held: kept in the history, not applied) or duplicate (an id applied
+	// before: a collector's replay, and nothing else).
 	p.applied = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medcmdb_observations_applied_total", Help: "Valid observations persisted, by result: applied, or duplicate (already applied: a replay).",
+		Name: "medcmdb_observations_applied_total",
+		Help: "Valid observations persisted, by result: applied; stale (state older than the state held, arrived late: recorded, not applied); duplicate (id already applied: a replay).",
 	}, []string{"result"})
-	for _, r := range []string{"applied", "duplicate"} {
+	for _, r := range []string{"applied", "stale", "duplicate"} {
 		p.applied.WithLabelValues(r)
 	}
 	reg.MustRegister(p.received, p.applied)
@@ -81,10 +84,15 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 	if err != nil {
 		return nil, fmt.Errorf("applying %d observations from %s: %w", len(valid), collector, err)
 	}
+	stale := 0
 	for k, o := range outs {
-		if o.Duplicate {
+		switch {
+		case o.Duplicate:
 			res.Duplicates++
-		} else {
+		case o.Stale:
+			stale++
+			res.Accepted++ // taken into account: the collector may forget it
+		default:
 			res.Accepted++
 		}
 		if o.Asset != nil && k < len(index) {
@@ -94,7 +102,8 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 	if p.observe != nil {
 		p.observe(ctx, outs)
 	}
-	p.applied.WithLabelValues("applied").Add(float64(res.Accepted))
+	p.applied.WithLabelValues("applied").Add(float64(res.Accepted - stale))
+	p.applied.WithLabelValues("stale").Add(float64(stale))
 	p.applied.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	// Incidents converge on the engine's next pass if this fails: the assets are
 	// already right, so the batch counts as applied.
