@@ -11,7 +11,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/assets"
 	"github.com/medcmdb/medcmdb/internal/auth"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -64,16 +64,16 @@ func dig(v any, path ...any) any {
 func TestAssetAPI(t *testing.T) {
 	srv, svc := newAssetServer(t)
 	now := time.Now().UTC().Truncate(time.Second)
-	obs := func(id, ip, name, class, area string, nb ...discovery.Neighbor) discovery.Observation {
-		return discovery.Observation{ID: id, Collector: "c1", Site: "main", ObservedAt: now, ValidUntil: now.Add(time.Hour),
-			Source: discovery.SourceSNMPPoll, State: discovery.StateUp, Conditions: []string{},
-			Address: &discovery.Address{IP: ip}, Identity: discovery.Identity{SysName: name, Class: class},
-			Location: &discovery.Location{CareArea: area}, Neighbors: nb}
+	obs := func(id, ip, name, class, area string, nb ...observation.Neighbor) observation.Observation {
+		return observation.Observation{ID: id, Collector: "c1", Site: "main", ObservedAt: now, ValidUntil: now.Add(time.Hour),
+			Source: observation.SourceSNMPPoll, State: observation.StateUp, Conditions: []string{},
+			Address: &observation.Address{IP: ip}, Identity: observation.Identity{SysName: name, Class: class},
+			Location: &observation.Location{CareArea: area}, Neighbors: nb}
 	}
-	_, err := svc.Apply(context.Background(), []discovery.Observation{
+	_, err := svc.Apply(context.Background(), []observation.Observation{
 		obs("o1", "10.0.0.1", "sw-icu", "NETWORK_SWITCH", "ICU"),
-		obs("o2", "10.0.0.2", "vent-1", "VENTILATOR", "ICU", discovery.Neighbor{Kind: "CONNECTED_TO", SysName: "sw-icu", Port: "1"}),
-		obs("o3", "10.0.0.3", "mon-1", "PATIENT_MONITOR", "ICU", discovery.Neighbor{Kind: "CONNECTED_TO", SysName: "sw-icu", Port: "2"}),
+		obs("o2", "10.0.0.2", "vent-1", "VENTILATOR", "ICU", observation.Neighbor{Kind: "CONNECTED_TO", SysName: "sw-icu", Port: "1"}),
+		obs("o3", "10.0.0.3", "mon-1", "PATIENT_MONITOR", "ICU", observation.Neighbor{Kind: "CONNECTED_TO", SysName: "sw-icu", Port: "2"}),
 		obs("o4", "10.0.0.4", "prn-1", "PRINTER", "ADMIN"),
 	}, "r")
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/audit"
 	"github.com/medcmdb/medcmdb/internal/auth"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // checkReporter refuses a batch a collector token may not send: one in the name of
@@ -18,7 +18,7 @@ import (
 // A collector token from before bindings is bound to the collector (and the site, if
 // the whole batch names one) of its first report: existing collectors keep working,
 // and from then on nobody else can use their token as another collector.
-func checkReporter(ctx context.Context, collector string, obs []discovery.Observation) error {
+func checkReporter(ctx context.Context, collector string, obs []observation.Observation) error {
 	p := auth.FromContext(ctx)
 	if p == nil || p.Role != auth.RoleCollector {
 		return nil
@@ -63,7 +63,7 @@ func checkReporter(ctx context.Context, collector string, obs []discovery.Observ
 }
 
 // batchSite is the site every observation of the batch names, or "".
-func batchSite(obs []discovery.Observation) string {
+func batchSite(obs []observation.Observation) string {
 	site := ""
 	for i, o := range obs {
 		if o.Site == "" || (i > 0 && o.Site != site) {

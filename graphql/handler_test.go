@@ -11,8 +11,8 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/assets"
 	"github.com/medcmdb/medcmdb/internal/auth"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -60,11 +60,11 @@ func (fakeIncidents) Resolve(_ context.Context, id, _, _ string) (*incidents.Inc
 	return nil, incidents.ErrNotFound
 }
 
-type recordingReporter struct{ got []discovery.Observation }
+type recordingReporter struct{ got []observation.Observation }
 
-func (r *recordingReporter) Report(_ context.Context, _ string, obs []discovery.Observation) (*ReportResult, error) {
+func (r *recordingReporter) Report(_ context.Context, _ string, obs []observation.Observation) (*observation.ReportResult, error) {
 	r.got = append(r.got, obs...)
-	return &ReportResult{Accepted: len(obs)}, nil
+	return &observation.ReportResult{Accepted: len(obs)}, nil
 }
 
 func newTestServer(t testing.TB) (*httptest.Server, *recordingReporter) {
@@ -187,7 +187,7 @@ func TestPaginationAndReport(t *testing.T) {
 		t.Fatalf("report: %d %v", status, out)
 	}
 	o := rep.got[0]
-	if o.State != discovery.StateDown || o.Address.IP != "10.1.2.3" || o.Identity.SysName != "sw1" || o.ObservedAt.Year() != 2026 || len(o.Conditions) != 1 {
+	if o.State != observation.StateDown || o.Address.IP != "10.1.2.3" || o.Identity.SysName != "sw1" || o.ObservedAt.Year() != 2026 || len(o.Conditions) != 1 {
 		t.Fatalf("observation decoded as %+v", o)
 	}
 }

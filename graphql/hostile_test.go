@@ -13,7 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/medcmdb/medcmdb/internal/auth"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -90,7 +90,7 @@ func TestHostileRequestEnvelopes(t *testing.T) {
 // unavailableReporter fails as the pipeline does when the store cannot be reached.
 type unavailableReporter struct{}
 
-func (unavailableReporter) Report(context.Context, string, []discovery.Observation) (*ReportResult, error) {
+func (unavailableReporter) Report(context.Context, string, []observation.Observation) (*observation.ReportResult, error) {
 	sel := topology.ServerSelectionError{Wrapped: context.DeadlineExceeded}
 	return nil, fmt.Errorf("applying 3 observations from c1: saving asset a1: %w", sel)
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // TestEditNotBlockedByIdentityConflict is issue 16 item 9: two devices that share a
@@ -17,14 +17,14 @@ import (
 func TestEditNotBlockedByIdentityConflict(t *testing.T) {
 	srv, svc := newAssetServer(t)
 	now := time.Now().UTC().Truncate(time.Second)
-	pump := func(id, ip, eui string) discovery.Observation {
-		return discovery.Observation{ID: id, Collector: "c1", Site: "main", ObservedAt: now, ValidUntil: now.Add(time.Hour),
-			Source: discovery.SourceHL7, State: discovery.StateUp, Conditions: []string{},
-			Address:  &discovery.Address{IP: ip},
-			Identity: discovery.Identity{EUI64: eui, Manufacturer: "Baxter", Model: "Sigma", Serial: "SN-42", Class: "INFUSION_PUMP"}}
+	pump := func(id, ip, eui string) observation.Observation {
+		return observation.Observation{ID: id, Collector: "c1", Site: "main", ObservedAt: now, ValidUntil: now.Add(time.Hour),
+			Source: observation.SourceHL7, State: observation.StateUp, Conditions: []string{},
+			Address:  &observation.Address{IP: ip},
+			Identity: observation.Identity{EUI64: eui, Manufacturer: "Baxter", Model: "Sigma", Serial: "SN-42", Class: "INFUSION_PUMP"}}
 	}
-	for _, o := range []discovery.Observation{pump("p1", "10.9.0.1", "0012A1FFFE000001"), pump("p2", "10.9.0.2", "0012A1FFFE000002")} {
-		if _, err := svc.Apply(context.Background(), []discovery.Observation{o}, "r"); err != nil {
+	for _, o := range []observation.Observation{pump("p1", "10.9.0.1", "0012A1FFFE000001"), pump("p2", "10.9.0.2", "0012A1FFFE000002")} {
+		if _, err := svc.Apply(context.Background(), []observation.Observation{o}, "r"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/assets"
 	"github.com/medcmdb/medcmdb/internal/auth"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/store"
 )
 
@@ -190,14 +190,14 @@ func incidentFilter(args map[string]any) incidents.Filter {
 
 // decodeBatch turns the ObservationBatch input into observations. The input was
 // already coerced to the schema, so a JSON round trip onto the wire type is exact.
-func decodeBatch(args map[string]any) (string, []discovery.Observation, error) {
+func decodeBatch(args map[string]any) (string, []observation.Observation, error) {
 	b, _ := args["batch"].(map[string]any)
 	collector := str(b, "collector")
 	raw, err := json.Marshal(b["observations"])
 	if err != nil {
 		return "", nil, errorf(CodeBadUserInput, "batch: %v", err)
 	}
-	var obs []discovery.Observation
+	var obs []observation.Observation
 	if err := json.Unmarshal(raw, &obs); err != nil {
 		return "", nil, errorf(CodeBadUserInput, "batch: %v", err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/assets"
 	"github.com/medcmdb/medcmdb/internal/auth"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Assets is what the API reads of the asset registry.
@@ -30,28 +30,12 @@ type Incidents interface {
 
 // Reporter applies observation batches from collectors.
 type Reporter interface {
-	Report(ctx context.Context, collector string, obs []discovery.Observation) (*ReportResult, error)
+	Report(ctx context.Context, collector string, obs []observation.Observation) (*observation.ReportResult, error)
 }
 
 // Authenticator resolves bearer tokens.
 type Authenticator interface {
 	Authenticate(ctx context.Context, secret string) (*auth.Principal, error)
-}
-
-// ReportResult is the answer to reportObservations.
-type ReportResult struct {
-	Accepted   int         `json:"accepted"`
-	Duplicates int         `json:"duplicates"`
-	Rejected   []Rejection `json:"rejected"`
-	// AssetIDs is the asset each observation was applied to, in batch order ("" for a
-	// rejected one), so a collector can label its per-device metrics.
-	AssetIDs []string `json:"assetIds"`
-}
-
-// Rejection says why one observation was refused.
-type Rejection struct {
-	ID     string `json:"id"`
-	Reason string `json:"reason"`
 }
 
 // Deps are the domain services the API adapts.

@@ -24,7 +24,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/graphql"
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/server"
 )
 
@@ -63,22 +63,22 @@ var classes = []string{"PATIENT_MONITOR", "PATIENT_MONITOR", "INFUSION_PUMP", "I
 	"LAB_ANALYZER", "IMAGING", "NETWORK_SWITCH", "WIRELESS_AP", "UPS", "PRINTER", "WORKSTATION"}
 
 // device is the i-th simulated device.
-func device(i int, at time.Time, id string, state discovery.State) discovery.Observation {
+func device(i int, at time.Time, id string, state observation.State) observation.Observation {
 	area := careAreas[i%len(careAreas)]
-	o := discovery.Observation{
+	o := observation.Observation{
 		ID: id, Collector: "bench", Site: fmt.Sprintf("site-%d", i%3), ObservedAt: at, ValidUntil: at.Add(time.Hour),
-		Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange, State: state, Conditions: []string{},
-		Address: &discovery.Address{IP: fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff), Port: 161},
-		Identity: discovery.Identity{
+		Source: observation.SourceSNMPPoll, Kind: observation.KindChange, State: state, Conditions: []string{},
+		Address: &observation.Address{IP: fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff), Port: 161},
+		Identity: observation.Identity{
 			SysName: fmt.Sprintf("dev-%06d", i), Class: classes[i%len(classes)],
 			MACs:     []string{fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)},
 			SysDescr: "simulated device", Manufacturer: "Acme", Model: fmt.Sprintf("M%d", i%20), Serial: fmt.Sprintf("SN%07d", i),
 		},
-		Location: &discovery.Location{Building: "Tower " + string(rune('A'+i%4)), Floor: strconv.Itoa(i % 9), Unit: fmt.Sprintf("%s-%d", area, i%5), CareArea: area},
+		Location: &observation.Location{Building: "Tower " + string(rune('A'+i%4)), Floor: strconv.Itoa(i % 9), Unit: fmt.Sprintf("%s-%d", area, i%5), CareArea: area},
 	}
-	if state == discovery.StateDown {
-		o.Condition = discovery.CondSNMPUnreachable
-		o.Conditions = []string{discovery.CondSNMPUnreachable}
+	if state == observation.StateDown {
+		o.Condition = observation.CondSNMPUnreachable
+		o.Conditions = []string{observation.CondSNMPUnreachable}
 	}
 	return o
 }
@@ -179,9 +179,9 @@ func run(n int, mongoURI string, querySamples, batchSamples int) error {
 	t0 := time.Now()
 	seed := &timing{name: "Apply: 1,000 new devices (seeding)"}
 	for start := 0; start < n; start += 1000 {
-		var obs []discovery.Observation
+		var obs []observation.Observation
 		for i := start; i < min(start+1000, n); i++ {
-			obs = append(obs, device(i, t0, fmt.Sprintf("seed-%d", i), discovery.StateUp))
+			obs = append(obs, device(i, t0, fmt.Sprintf("seed-%d", i), observation.StateUp))
 		}
 		s := time.Now()
 		if _, err := svc.Apply(ctx, obs, "seed"); err != nil {
@@ -192,9 +192,9 @@ func run(n int, mongoURI string, querySamples, batchSamples int) error {
 	seedTime := time.Since(t0)
 	// One asset with 60 history entries.
 	for k := range 60 {
-		o := device(0, t0.Add(time.Duration(k+1)*time.Second), fmt.Sprintf("hist-%d", k), discovery.StateUp)
+		o := device(0, t0.Add(time.Duration(k+1)*time.Second), fmt.Sprintf("hist-%d", k), observation.StateUp)
 		o.Identity.SysDescr = fmt.Sprintf("simulated device fw %d", k)
-		if _, err := svc.Apply(ctx, []discovery.Observation{o}, "hist"); err != nil {
+		if _, err := svc.Apply(ctx, []observation.Observation{o}, "hist"); err != nil {
 			return err
 		}
 	}
@@ -218,26 +218,26 @@ func run(n int, mongoURI string, querySamples, batchSamples int) error {
 	// again, so every sample is 1,000 real state changes (each a status change with a
 	// history entry and, through the API, an incident opened or resolved) and the
 	// inventory ends healthy. Refresh batches go to devices no batch touched.
-	toMaps := func(obs []discovery.Observation) []map[string]any {
+	toMaps := func(obs []observation.Observation) []map[string]any {
 		b, _ := json.Marshal(obs)
 		var m []map[string]any
 		_ = json.Unmarshal(b, &m)
 		return m
 	}
-	batch := func(first int, state discovery.State) []discovery.Observation {
+	batch := func(first int, state observation.State) []observation.Observation {
 		at = at.Add(time.Second)
-		var obs []discovery.Observation
+		var obs []observation.Observation
 		for k := range 1000 {
 			seq++
 			obs = append(obs, device((first+k)%n, at, fmt.Sprintf("b-%d", seq), state))
 		}
 		return obs
 	}
-	flip := func(i int) discovery.State {
+	flip := func(i int) observation.State {
 		if i%2 == 0 {
-			return discovery.StateDown
+			return observation.StateDown
 		}
-		return discovery.StateUp
+		return observation.StateUp
 	}
 	if err := add(measure("Apply: 1,000 state changes (assets only)", batchSamples, func(i int) error {
 		_, err := svc.Apply(ctx, batch(n/2+i/2*1000, flip(i)), "bench")
@@ -253,7 +253,7 @@ func run(n int, mongoURI string, querySamples, batchSamples int) error {
 		return err
 	}
 	if err := add(measure("reportObservations: 1,000 refreshes, no change (API)", batchSamples, func(i int) error {
-		_, err := c.do(report, map[string]any{"b": map[string]any{"collector": "bench", "observations": toMaps(batch(n/4+i*1000, discovery.StateUp))}})
+		_, err := c.do(report, map[string]any{"b": map[string]any{"collector": "bench", "observations": toMaps(batch(n/4+i*1000, observation.StateUp))}})
 		return err
 	})); err != nil {
 		return err

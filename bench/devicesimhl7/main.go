@@ -28,6 +28,7 @@ import (
 	"github.com/medcmdb/medcmdb/bench/internal/procfs"
 	"github.com/medcmdb/medcmdb/internal/devicesim"
 	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 func main() {
@@ -44,7 +45,7 @@ func main() {
 
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Emit(discovery.Observation) { c.n.Add(1) }
+func (c *counter) Emit(observation.Observation) { c.n.Add(1) }
 
 func run(n int, interval, measure time.Duration, bin string) error {
 	dir, err := os.MkdirTemp("", "devicesimhl7-bench-")

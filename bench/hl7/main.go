@@ -31,6 +31,7 @@ import (
 	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7/hl7test"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 func main() {
@@ -116,7 +117,7 @@ func main() {
 // countingEmitter stands in for the reporter: the benchmark measures the listener.
 type countingEmitter struct{ n atomic.Int64 }
 
-func (c *countingEmitter) Emit(discovery.Observation) { c.n.Add(1) }
+func (c *countingEmitter) Emit(observation.Observation) { c.n.Add(1) }
 
 func startListener(ctx context.Context) *discovery.HL7Listener {
 	cfg := discovery.DefaultConfig()

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 func main() {
@@ -85,12 +86,12 @@ type sink struct {
 	onDown func(ip string, at time.Time)
 }
 
-func (s *sink) Send(_ context.Context, batch []discovery.Observation) error {
+func (s *sink) Send(_ context.Context, batch []observation.Observation) error {
 	s.n.Add(int64(len(batch)))
 	if s.onDown != nil {
 		now := time.Now()
 		for _, o := range batch {
-			if o.State == discovery.StateDown && o.Kind == discovery.KindChange {
+			if o.State == observation.StateDown && o.Kind == observation.KindChange {
 				s.onDown(o.Address.IP, now)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/medcmdb/medcmdb/internal/devicesim"
 	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/server"
 )
 
@@ -223,7 +224,7 @@ func demoCollectorConfigs(h *devicesim.Hospital, port int, url string, token fun
 		for _, u := range s.Units {
 			cfg.SNMP.Ranges = append(cfg.SNMP.Ranges, discovery.Range{
 				CIDR: u.Prefix.String(), Credentials: []string{"public-v2"},
-				Location: discovery.Location{Building: u.Building, Floor: fmt.Sprint(u.Floor), Unit: u.Name, CareArea: u.CareArea},
+				Location: observation.Location{Building: u.Building, Floor: fmt.Sprint(u.Floor), Unit: u.Name, CareArea: u.CareArea},
 			})
 		}
 		cfg.Traps.Listen = "127.0.0.1:0"

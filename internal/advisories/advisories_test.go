@@ -9,7 +9,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/advisories"
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -28,9 +28,9 @@ func TestAdvisoriesMarkAffectedAssets(t *testing.T) {
 	seq := 0
 	device := func(name, maker, model, fw string) *assets.Asset {
 		seq++
-		outs, err := reg.Apply(ctx, []discovery.Observation{{ID: fmt.Sprintf("o%d", seq), Collector: "c", ObservedAt: now, ValidUntil: now.Add(time.Hour),
-			Source: discovery.SourceHL7, Kind: discovery.KindDiscovered, State: discovery.StateUp,
-			Identity: discovery.Identity{HL7App: name, Serial: name, Manufacturer: maker, Model: model, Firmware: fw, Class: "INFUSION_PUMP"}}}, "")
+		outs, err := reg.Apply(ctx, []observation.Observation{{ID: fmt.Sprintf("o%d", seq), Collector: "c", ObservedAt: now, ValidUntil: now.Add(time.Hour),
+			Source: observation.SourceHL7, Kind: observation.KindDiscovered, State: observation.StateUp,
+			Identity: observation.Identity{HL7App: name, Serial: name, Manufacturer: maker, Model: model, Firmware: fw, Class: "INFUSION_PUMP"}}}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,9 +77,9 @@ func TestAdvisoriesMarkAffectedAssets(t *testing.T) {
 
 	// The device upgrades: it is no longer marked.
 	seq++
-	if _, err := reg.Apply(ctx, []discovery.Observation{{ID: "up", Collector: "c", ObservedAt: now.Add(time.Minute), ValidUntil: now.Add(time.Hour),
-		Source: discovery.SourceHL7, Kind: discovery.KindChange, State: discovery.StateUp,
-		Identity: discovery.Identity{HL7App: "pump-1", Serial: "pump-1", Manufacturer: "Acme Medical", Model: "P100", Firmware: "2.4.1"}}}, ""); err != nil {
+	if _, err := reg.Apply(ctx, []observation.Observation{{ID: "up", Collector: "c", ObservedAt: now.Add(time.Minute), ValidUntil: now.Add(time.Hour),
+		Source: observation.SourceHL7, Kind: observation.KindChange, State: observation.StateUp,
+		Identity: observation.Identity{HL7App: "pump-1", Serial: "pump-1", Manufacturer: "Acme Medical", Model: "P100", Firmware: "2.4.1"}}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if a, _ := reg.Get(old.ID); len(svc.For(a)) != 0 {

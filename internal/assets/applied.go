@@ -3,10 +3,8 @@ package assets
 import (
 	"encoding/binary"
 	"slices"
-	"strconv"
-	"strings"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Exactly-once application. A replayed observation must change nothing, and nothing
@@ -14,7 +12,7 @@ import (
 // decoded in parallel, a poll racing a trap), and an older one that was never applied
 // is news, not a duplicate. So a channel remembers the ids it applied, not a time.
 //
-// A collector's ids are "<stream>-<seq>" (discovery/ids.go): the stream names one run
+// A collector's ids are "<stream>-<seq>" (observation/ids.go): the stream names one run
 // of one id source (collector name and a random boot id), seq counts up from 1. Per
 // stream a channel keeps the seqs it applied as ranges, a few bytes each. Past
 // maxRanges the two lowest ranges are joined, which declares the seqs between them
@@ -47,37 +45,19 @@ type IDStream struct {
 // seqRange is an inclusive range of seqs.
 type seqRange struct{ lo, hi uint64 }
 
-// splitID splits a collector id into its stream and seq. Seqs are canonical decimals
-// (no leading zero) so that two different ids never share a seq.
-func splitID(id string) (prefix string, seq uint64, ok bool) {
-	i := strings.LastIndexByte(id, '-')
-	if i <= 0 || i == len(id)-1 {
-		return "", 0, false
-	}
-	digits := id[i+1:]
-	if len(digits) > 1 && digits[0] == '0' {
-		return "", 0, false
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil {
-		return "", 0, false
-	}
-	return id[:i+1], n, true
-}
-
 // applied reports whether the channel applied the observation id before.
 func (ch *Channel) applied(id string) bool {
 	if ch.LastID == id || slices.Contains(ch.SameTime, id) || slices.Contains(ch.OtherIDs, id) {
 		return true
 	}
-	prefix, seq, ok := splitID(id)
+	prefix, seq, ok := observation.SplitID(id)
 	if !ok {
 		return false
 	}
 	if ch.legacy() {
 		// Written before ids were kept: that version applied a stream in order, up to
 		// LastID.
-		lp, ls, ok := splitID(ch.LastID)
+		lp, ls, ok := observation.SplitID(ch.LastID)
 		return ok && lp == prefix && seq <= ls
 	}
 	for _, st := range ch.Streams {
@@ -131,7 +111,7 @@ func (ch *Channel) markApplied(id string) {
 		for _, old := range ch.SameTime {
 			ch.addID(old)
 		}
-		if p, s, ok := splitID(last); ok {
+		if p, s, ok := observation.SplitID(last); ok {
 			ch.addRange(p, seqRange{0, s})
 		} else {
 			ch.addID(last)
@@ -143,7 +123,7 @@ func (ch *Channel) markApplied(id string) {
 }
 
 func (ch *Channel) addID(id string) {
-	if p, s, ok := splitID(id); ok {
+	if p, s, ok := observation.SplitID(id); ok {
 		ch.addRange(p, seqRange{s, s})
 		return
 	}
@@ -292,7 +272,7 @@ const (
 
 // judge decides what an observation does to a channel (nil: one it opens). State is
 // ordered by observation time; identity by id alone.
-func judge(ch *Channel, o *discovery.Observation) verdict {
+func judge(ch *Channel, o *observation.Observation) verdict {
 	switch {
 	case ch == nil:
 		return verdictApply
@@ -300,7 +280,7 @@ func judge(ch *Channel, o *discovery.Observation) verdict {
 		return verdictDuplicate
 	case !o.ObservedAt.Before(ch.ObservedAt):
 		return verdictApply
-	case o.Kind == discovery.KindEvent:
+	case o.Kind == observation.KindEvent:
 		return verdictLateEvent
 	}
 	return verdictStale
@@ -319,7 +299,7 @@ func cloneChannel(ch *Channel) *Channel {
 }
 
 // appliedTo reports whether the asset's channel for the observation applied its id.
-func appliedTo(a *Asset, o *discovery.Observation) bool {
+func appliedTo(a *Asset, o *observation.Observation) bool {
 	ch := a.channel(o.Collector, o.Source.Channel())
 	return ch != nil && ch.applied(o.ID)
 }

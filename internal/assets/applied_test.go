@@ -7,33 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
-
-func TestSplitID(t *testing.T) {
-	for _, tc := range []struct {
-		id     string
-		prefix string
-		seq    uint64
-		ok     bool
-	}{
-		{"c1-3f2a9c01b2d4-17", "c1-3f2a9c01b2d4-", 17, true},
-		{"site-north-1-0a0b0c0d0e0f-1", "site-north-1-0a0b0c0d0e0f-", 1, true},
-		{"x-0", "x-", 0, true},
-		{"x-007", "", 0, false}, // not canonical: "x-7" is another id
-		{"x-18446744073709551616", "", 0, false},
-		{"obs-abc", "", 0, false},
-		{"17", "", 0, false},
-		{"-17", "", 0, false},
-		{"x-", "", 0, false},
-		{"x-+1", "", 0, false},
-	} {
-		p, s, ok := splitID(tc.id)
-		if p != tc.prefix || s != tc.seq || ok != tc.ok {
-			t.Errorf("splitID(%q) = %q, %d, %v; want %q, %d, %v", tc.id, p, s, ok, tc.prefix, tc.seq, tc.ok)
-		}
-	}
-}
 
 // The set of seqs a channel keeps never forgets a seq it was given, in any order, and
 // holds nothing else while it has at most maxRanges ranges; past that it joins the
@@ -136,27 +111,27 @@ func TestJudge(t *testing.T) {
 		ch.markApplied(id)
 	}
 	ch.ObservedAt = t0
-	obs := func(id string, at time.Duration, kind discovery.Kind) *discovery.Observation {
-		return &discovery.Observation{ID: id, ObservedAt: t0.Add(at), Kind: kind}
+	obs := func(id string, at time.Duration, kind observation.Kind) *observation.Observation {
+		return &observation.Observation{ID: id, ObservedAt: t0.Add(at), Kind: kind}
 	}
 	for _, tc := range []struct {
 		name string
 		ch   *Channel
-		o    *discovery.Observation
+		o    *observation.Observation
 		want verdict
 	}{
-		{"first on a new channel", nil, obs("c1-b-1", 0, discovery.KindChange), verdictApply},
-		{"newer state", ch, obs("c1-b-13", time.Second, discovery.KindChange), verdictApply},
-		{"same instant, another id", ch, obs("c1-b-13", 0, discovery.KindChange), verdictApply},
-		{"replayed id", ch, obs("c1-b-12", time.Second, discovery.KindChange), verdictDuplicate},
-		{"replayed id, older", ch, obs("c1-b-10", -time.Minute, discovery.KindRefresh), verdictDuplicate},
-		{"replayed event", ch, obs("c1-b-12", -time.Second, discovery.KindEvent), verdictDuplicate},
-		{"replayed id of another shape", ch, obs("foreign", time.Hour, discovery.KindChange), verdictDuplicate},
-		{"older state never applied: stale, not a duplicate", ch, obs("c1-b-11", -time.Millisecond, discovery.KindChange), verdictStale},
-		{"older refresh never applied", ch, obs("c1-b-9", -time.Second, discovery.KindRefresh), verdictStale},
-		{"older event never applied: recorded", ch, obs("c1-b-11", -time.Millisecond, discovery.KindEvent), verdictLateEvent},
-		{"newer event", ch, obs("c1-b-14", time.Millisecond, discovery.KindEvent), verdictApply},
-		{"same seq, another collector run", ch, obs("c1-c-12", time.Second, discovery.KindChange), verdictApply},
+		{"first on a new channel", nil, obs("c1-b-1", 0, observation.KindChange), verdictApply},
+		{"newer state", ch, obs("c1-b-13", time.Second, observation.KindChange), verdictApply},
+		{"same instant, another id", ch, obs("c1-b-13", 0, observation.KindChange), verdictApply},
+		{"replayed id", ch, obs("c1-b-12", time.Second, observation.KindChange), verdictDuplicate},
+		{"replayed id, older", ch, obs("c1-b-10", -time.Minute, observation.KindRefresh), verdictDuplicate},
+		{"replayed event", ch, obs("c1-b-12", -time.Second, observation.KindEvent), verdictDuplicate},
+		{"replayed id of another shape", ch, obs("foreign", time.Hour, observation.KindChange), verdictDuplicate},
+		{"older state never applied: stale, not a duplicate", ch, obs("c1-b-11", -time.Millisecond, observation.KindChange), verdictStale},
+		{"older refresh never applied", ch, obs("c1-b-9", -time.Second, observation.KindRefresh), verdictStale},
+		{"older event never applied: recorded", ch, obs("c1-b-11", -time.Millisecond, observation.KindEvent), verdictLateEvent},
+		{"newer event", ch, obs("c1-b-14", time.Millisecond, observation.KindEvent), verdictApply},
+		{"same seq, another collector run", ch, obs("c1-c-12", time.Second, observation.KindChange), verdictApply},
 	} {
 		if got := judge(tc.ch, tc.o); got != tc.want {
 			t.Errorf("%s: judge = %d, want %d", tc.name, got, tc.want)
@@ -222,7 +197,7 @@ func BenchmarkJudgeAndMark(b *testing.B) {
 	for range 2 * maxRanges {
 		ch.markApplied(next())
 	}
-	o := &discovery.Observation{Kind: discovery.KindChange}
+	o := &observation.Observation{Kind: observation.KindChange}
 	b.ReportAllocs()
 	for b.Loop() {
 		o.ID = next()

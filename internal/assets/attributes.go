@@ -4,17 +4,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // authorities returns the authority an observation's source has for system-group
 // style attributes, for inventory attributes (serial, model, firmware), and for
 // locations.
-func authorities(src discovery.Source) (system, inventory, location Authority) {
+func authorities(src observation.Source) (system, inventory, location Authority) {
 	switch src {
-	case discovery.SourceHL7:
+	case observation.SourceHL7:
 		return AuthHL7, AuthHL7, AuthHL7
-	case discovery.SourceImport:
+	case observation.SourceImport:
 		return AuthImport, AuthImport, AuthImport
 	default:
 		return AuthSNMPSystem, AuthSNMPEntity, AuthRange
@@ -43,7 +43,7 @@ func setField(a *Asset, field string, cur *string, val string, auth Authority, c
 func authorityKey(field string) string { return strings.ReplaceAll(field, ".", "_") }
 
 // applyIdentity merges an observation's identity, address and location into the asset.
-func (s *Service) applyIdentity(b *batch, a *Asset, o *discovery.Observation, chg func(field, before, after string)) {
+func (s *Service) applyIdentity(b *batch, a *Asset, o *observation.Observation, chg func(field, before, after string)) {
 	sys, inv, loc := authorities(o.Source)
 	id := o.Identity
 	src := strings.ToUpper(o.Source.Channel())
@@ -68,7 +68,7 @@ func (s *Service) applyIdentity(b *batch, a *Asset, o *discovery.Observation, ch
 	setField(a, "mdcCode", &a.MDCCode, id.MDCCode, inv, chg)
 	if c := Class(id.Class); c.Valid() && c != ClassOther {
 		classAuth := AuthInferred
-		if o.Source == discovery.SourceHL7 || o.Source == discovery.SourceImport {
+		if o.Source == observation.SourceHL7 || o.Source == observation.SourceImport {
 			classAuth = inv
 		}
 		cur := string(a.Class)
@@ -141,7 +141,7 @@ func (s *Service) applyIdentity(b *batch, a *Asset, o *discovery.Observation, ch
 
 // takeAway removes an address from the asset that held it before, because it now
 // belongs to a (DHCP reuse, NIC swap). Both sides keep a history record.
-func (s *Service) takeAway(b *batch, a *Asset, k, field, value string, o *discovery.Observation, _ func(string, string, string)) {
+func (s *Service) takeAway(b *batch, a *Asset, k, field, value string, o *observation.Observation, _ func(string, string, string)) {
 	other, ok := s.ix.lookup(key{value: k})
 	if !ok || other == a.ID {
 		return

@@ -9,21 +9,21 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
-func benchDevice(i int, at time.Time, id string, down bool) discovery.Observation {
-	o := discovery.Observation{
+func benchDevice(i int, at time.Time, id string, down bool) observation.Observation {
+	o := observation.Observation{
 		ID: id, Collector: "bench", Site: "main", ObservedAt: at, ValidUntil: at.Add(time.Hour),
-		Source: discovery.SourceSNMPPoll, State: discovery.StateUp, Conditions: []string{},
-		Address: &discovery.Address{IP: fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)},
-		Identity: discovery.Identity{SysName: fmt.Sprintf("dev-%06d", i), Class: "INFUSION_PUMP", SysDescr: "simulated",
+		Source: observation.SourceSNMPPoll, State: observation.StateUp, Conditions: []string{},
+		Address: &observation.Address{IP: fmt.Sprintf("10.%d.%d.%d", i>>16&0xff, i>>8&0xff, i&0xff)},
+		Identity: observation.Identity{SysName: fmt.Sprintf("dev-%06d", i), Class: "INFUSION_PUMP", SysDescr: "simulated",
 			MACs: []string{fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)}},
-		Location: &discovery.Location{Building: "Tower A", Unit: "ICU-" + strconv.Itoa(i%5), CareArea: "ICU"},
+		Location: &observation.Location{Building: "Tower A", Unit: "ICU-" + strconv.Itoa(i%5), CareArea: "ICU"},
 	}
 	if down {
-		o.State, o.Condition, o.Conditions = discovery.StateDown, discovery.CondSNMPUnreachable, []string{discovery.CondSNMPUnreachable}
+		o.State, o.Condition, o.Conditions = observation.StateDown, observation.CondSNMPUnreachable, []string{observation.CondSNMPUnreachable}
 	}
 	return o
 }
@@ -53,7 +53,7 @@ func benchApply(b *testing.B, appendOnly bool) {
 	}
 	t0 := time.Now()
 	for start := 0; start < n; start += 1000 {
-		var obs []discovery.Observation
+		var obs []observation.Observation
 		for i := start; i < min(start+1000, n); i++ {
 			obs = append(obs, benchDevice(i, t0, "seed-"+strconv.Itoa(i), false))
 		}
@@ -66,7 +66,7 @@ func benchApply(b *testing.B, appendOnly bool) {
 	b.ResetTimer()
 	for round := 0; round < b.N; round++ {
 		at := t0.Add(time.Duration(round+1) * time.Second)
-		var obs []discovery.Observation
+		var obs []observation.Observation
 		for k := range 1000 {
 			seq++
 			obs = append(obs, benchDevice((round*1000+k)%n, at, "b-"+strconv.Itoa(seq), round%2 == 0))

@@ -10,18 +10,18 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 func neighbor(kind, sysName, port string) opt {
-	return func(o *discovery.Observation) {
-		o.Neighbors = append(o.Neighbors, discovery.Neighbor{Kind: kind, SysName: sysName, Port: port})
+	return func(o *observation.Observation) {
+		o.Neighbors = append(o.Neighbors, observation.Neighbor{Kind: kind, SysName: sysName, Port: port})
 	}
 }
 
 func (f *fixture) see(o ...opt) assets.Outcome {
 	f.t.Helper()
-	return f.apply(f.obs(func(ob *discovery.Observation) {
+	return f.apply(f.obs(func(ob *observation.Observation) {
 		for _, fn := range o {
 			fn(ob)
 		}
@@ -100,7 +100,7 @@ func TestHistoryPagesWithStableCursorsAndKeepsCreation(t *testing.T) {
 	ctx := context.Background()
 	var id string
 	for i := range 75 {
-		id = f.see(ip("10.2.0.1"), name("printer"), func(o *discovery.Observation) {
+		id = f.see(ip("10.2.0.1"), name("printer"), func(o *observation.Observation) {
 			o.Identity.SysDescr = fmt.Sprintf("fw %03d", i)
 		}).Asset.ID
 	}
@@ -118,7 +118,7 @@ func TestHistoryPagesWithStableCursorsAndKeepsCreation(t *testing.T) {
 		all = append(all, page...)
 		before = page[len(page)-1].Seq
 		// New entries arriving between pages must not shift the next page.
-		f.see(ip("10.2.0.1"), name("printer"), func(o *discovery.Observation) { o.Identity.SysDescr = "newer " + fmt.Sprint(before) })
+		f.see(ip("10.2.0.1"), name("printer"), func(o *observation.Observation) { o.Identity.SysDescr = "newer " + fmt.Sprint(before) })
 	}
 	if len(all) != a.HistoryCount {
 		t.Fatalf("read %d entries, history has %d", len(all), a.HistoryCount)
@@ -139,11 +139,11 @@ func TestHistoryPagesWithStableCursorsAndKeepsCreation(t *testing.T) {
 func TestUpdateImportExportRecallsPMAndHealth(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	vent := f.see(ip("10.3.0.1"), name("vent-1"), func(o *discovery.Observation) {
+	vent := f.see(ip("10.3.0.1"), name("vent-1"), func(o *observation.Observation) {
 		o.Identity.Class = "VENTILATOR"
 		o.Identity.Manufacturer, o.Identity.Model, o.Identity.Serial = "Draeger", "Evita V800", "ASDF-1"
 	}).Asset
-	f.see(ip("10.3.0.2"), name("pump-1"), func(o *discovery.Observation) { o.Identity.Class = "INFUSION_PUMP" })
+	f.see(ip("10.3.0.2"), name("pump-1"), func(o *observation.Observation) { o.Identity.Class = "INFUSION_PUMP" })
 
 	// Manual edits with an actor; an invalid one changes nothing.
 	tag, owner := "BME-0001", "Biomed North"
@@ -261,8 +261,8 @@ func (c countIncidents) IncidentsSince(id string, _ time.Time) int { return c[id
 
 func TestRiskFactors(t *testing.T) {
 	f := newFixture(t)
-	vent := f.see(ip("10.4.0.1"), name("vent"), func(o *discovery.Observation) { o.Identity.Class = "VENTILATOR" }).Asset
-	prn := f.see(ip("10.4.0.2"), name("prn"), func(o *discovery.Observation) { o.Identity.Class = "PRINTER" }).Asset
+	vent := f.see(ip("10.4.0.1"), name("vent"), func(o *observation.Observation) { o.Identity.Class = "VENTILATOR" }).Asset
+	prn := f.see(ip("10.4.0.2"), name("prn"), func(o *observation.Observation) { o.Identity.Class = "PRINTER" }).Asset
 	f.svc.SetIncidentCounter(countIncidents{vent.ID: 4, prn.ID: 1})
 	v, p := f.svc.Risk(vent), f.svc.Risk(prn)
 	if v != (assets.Risk{Function: 10, PhysicalRisk: 5, Maintenance: 5, IncidentHistory: 2, Incidents: 4, Score: 22, Managed: true}) {
@@ -338,7 +338,7 @@ func TestReplacedVersionsAreCompacted(t *testing.T) {
 	ctx := context.Background()
 	var id string
 	for i := range 6 {
-		id = f.see(ip("10.5.0.1"), name("ups-1"), func(o *discovery.Observation) { o.Identity.SysDescr = fmt.Sprint("fw ", i) }).Asset.ID
+		id = f.see(ip("10.5.0.1"), name("ups-1"), func(o *observation.Observation) { o.Identity.SysDescr = fmt.Sprint("fw ", i) }).Asset.ID
 	}
 	stale := f.st.StaleVersions()
 	if embedded := stale > 0; embedded {

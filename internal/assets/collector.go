@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // A collector is itself an asset (class COLLECTOR), so that a silent collector is an
@@ -54,7 +54,7 @@ func (s *Service) CollectorSilent(name string) (silent, known bool) {
 	if !ok {
 		return false, false
 	}
-	return slices.Contains(a.ActiveConditions(), discovery.CondCollectorSilent), true
+	return slices.Contains(a.ActiveConditions(), observation.CondCollectorSilent), true
 }
 
 // SetCollectorState records that collector name (of site) is heard or silent as of at,
@@ -110,9 +110,9 @@ func (s *Service) SetCollectorState(ctx context.Context, name, site string, sile
 		a.Channels = append(a.Channels, ch)
 		b.persist[a.ID] = true
 	}
-	state, conds := string(discovery.StateUp), []string(nil)
+	state, conds := string(observation.StateUp), []string(nil)
 	if silent {
-		state, conds = string(discovery.StateDown), []string{discovery.CondCollectorSilent}
+		state, conds = string(observation.StateDown), []string{observation.CondCollectorSilent}
 	}
 	if ch.State != state || !slices.Equal(ch.Conditions, conds) {
 		ch.State, ch.Conditions, ch.ObservedAt = state, conds, at
@@ -129,7 +129,7 @@ func (s *Service) SetCollectorState(ctx context.Context, name, site string, sile
 			b.persist[a.ID] = true
 		}
 	}
-	if st := computeStatus(a, b.now, s.owner()); st != a.Status {
+	if st := computeStatus(a, b.now, s.statusRule()); st != a.Status {
 		b.record(a, Change{At: at, Source: "COLLECTOR", Actor: collectorActor, Field: "status", Before: string(a.Status), After: string(st)})
 		a.Status = st
 	}

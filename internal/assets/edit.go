@@ -127,7 +127,7 @@ func releasable(f string) bool {
 
 // applyEdit applies a validated edit with authority auth; a field a stronger source
 // set is left alone. It returns the changes made.
-func applyEdit(a *Asset, e *Edit, auth Authority, now time.Time, owns func(string) bool) []fieldChange {
+func applyEdit(a *Asset, e *Edit, auth Authority, now time.Time, rule statusRule) []fieldChange {
 	var out []fieldChange
 	set := func(name string, cur *string, val string) {
 		k := authorityKey(name)
@@ -185,7 +185,7 @@ func applyEdit(a *Asset, e *Edit, auth Authority, now time.Time, owns func(strin
 		a.Authority["macAddresses"] = auth
 	}
 	if e.Status != nil {
-		out = append(out, setStatus(a, *e.Status, now, owns)...)
+		out = append(out, setStatus(a, *e.Status, now, rule)...)
 	}
 	for _, f := range e.Release {
 		delete(a.Authority, authorityKey(f))
@@ -201,7 +201,7 @@ func applyEdit(a *Asset, e *Edit, auth Authority, now time.Time, owns func(strin
 
 // setStatus applies a status people chose: RETIRED and MAINTENANCE stick until
 // changed by hand; any other value returns the status to what discovery says.
-func setStatus(a *Asset, st Status, now time.Time, owns func(string) bool) []fieldChange {
+func setStatus(a *Asset, st Status, now time.Time, rule statusRule) []fieldChange {
 	var out []fieldChange
 	before := a.Status
 	switch st {
@@ -219,7 +219,7 @@ func setStatus(a *Asset, st Status, now time.Time, owns func(string) bool) []fie
 			a.Biomed.RetiredAt = time.Time{}
 		}
 		a.Status = StatusUnknown
-		a.Status = computeStatus(a, now, owns)
+		a.Status = computeStatus(a, now, rule)
 	}
 	if a.Status != before {
 		out = append([]fieldChange{{"status", string(before), string(a.Status)}}, out...)
@@ -304,7 +304,7 @@ func (s *Service) Update(ctx context.Context, id string, e Edit, actor, requestI
 		return nil, err
 	}
 	return s.edit(ctx, id, func(b *batch, a *Asset) error {
-		for _, c := range applyEdit(a, &e, AuthManual, b.now, s.owner()) {
+		for _, c := range applyEdit(a, &e, AuthManual, b.now, s.statusRule()) {
 			b.record(a, Change{At: b.now, Source: "MANUAL", Actor: actor, RequestID: requestID, Field: c.field, Before: c.before, After: c.after})
 		}
 		return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Expire marks channels whose observations ran out as expired; an asset with no valid
@@ -38,7 +40,7 @@ func (s *Service) Expire(ctx context.Context) ([]Outcome, error) {
 		}
 		b.persist[id] = true
 		out := Outcome{Asset: a, StatusBefore: a.Status}
-		if st := computeStatus(a, now, owns); st != a.Status {
+		if st := computeStatus(a, now, s.statusRule()); st != a.Status {
 			b.record(a, Change{At: now, Source: "EXPIRY", Actor: "cmdb", Field: "status", Before: string(a.Status), After: string(st)})
 			a.Status = st
 		}
@@ -89,4 +91,15 @@ func (s *Service) owner() func(string) bool {
 	s.ownsMu.RLock()
 	defer s.ownsMu.RUnlock()
 	return s.owns
+}
+
+// statusRule is what an asset's status is derived with: the collectors whose
+// channels this replica judges, and the definition of conditions in force.
+type statusRule struct {
+	owns  func(collector string) bool // nil: every collector
+	conds *observation.Registry
+}
+
+func (s *Service) statusRule() statusRule {
+	return statusRule{owns: s.owner(), conds: s.conds}
 }

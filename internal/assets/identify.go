@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Rank orders identifiers, strongest first (DESIGN §4).
@@ -105,7 +105,7 @@ func serialKey(manufacturer, serial string) string {
 }
 
 // observationKeys returns the identifiers an observation carries, strongest first.
-func observationKeys(o *discovery.Observation) []key {
+func observationKeys(o *observation.Observation) []key {
 	var keys []key
 	id := o.Identity
 	if e := NormalizeEUI64(id.EUI64); e != "" {
@@ -164,7 +164,7 @@ func assetKeys(a *Asset) []key {
 // conflicts reports whether the observation and the asset disagree on an identifier
 // that a device cannot change: then they are two devices, whatever weaker hints say.
 // A MAC is not in this list: NICs get swapped, and a device has several.
-func conflicts(o *discovery.Observation, a *Asset) bool {
+func conflicts(o *observation.Observation, a *Asset) bool {
 	if e := NormalizeEUI64(o.Identity.EUI64); e != "" && a.EUI64 != "" && e != a.EUI64 {
 		return true
 	}

@@ -8,25 +8,29 @@ import (
 	"testing"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Observation options for the identity table.
-type opt func(*discovery.Observation)
+type opt func(*observation.Observation)
 
 func ip(addr string) opt {
-	return func(o *discovery.Observation) { o.Address = &discovery.Address{IP: addr, Port: 161} }
+	return func(o *observation.Observation) { o.Address = &observation.Address{IP: addr, Port: 161} }
 }
-func name(n string) opt    { return func(o *discovery.Observation) { o.Identity.SysName = n } }
-func eui(e string) opt     { return func(o *discovery.Observation) { o.Identity.EUI64 = e } }
-func app(a string) opt     { return func(o *discovery.Observation) { o.Identity.HL7App = a } }
-func macs(m ...string) opt { return func(o *discovery.Observation) { o.Identity.MACs = m } }
+func name(n string) opt    { return func(o *observation.Observation) { o.Identity.SysName = n } }
+func eui(e string) opt     { return func(o *observation.Observation) { o.Identity.EUI64 = e } }
+func app(a string) opt     { return func(o *observation.Observation) { o.Identity.HL7App = a } }
+func macs(m ...string) opt { return func(o *observation.Observation) { o.Identity.MACs = m } }
 func serial(mfr, s string) opt {
-	return func(o *discovery.Observation) { o.Identity.Manufacturer, o.Identity.Serial = mfr, s }
+	return func(o *observation.Observation) { o.Identity.Manufacturer, o.Identity.Serial = mfr, s }
 }
-func loc(l discovery.Location) opt { return func(o *discovery.Observation) { o.Location = &l } }
+func loc(l observation.Location) opt { return func(o *observation.Observation) { o.Location = &l } }
 func hl7() opt {
-	return func(o *discovery.Observation) { o.Source = discovery.SourceHL7; o.Collector = "c1"; o.Address = nil }
+	return func(o *observation.Observation) {
+		o.Source = observation.SourceHL7
+		o.Collector = "c1"
+		o.Address = nil
+	}
 }
 
 // step is one thing that happens in an identity scenario.
@@ -94,7 +98,7 @@ func TestIdentityTable(t *testing.T) {
 		m1, m2 = "00:11:22:33:44:01", "00:11:22:33:44:02"
 		e1     = "0012A1FFFE000001"
 	)
-	icu := discovery.Location{Building: "Tower A", Unit: "ICU-3", CareArea: "ICU"}
+	icu := observation.Location{Building: "Tower A", Unit: "ICU-3", CareArea: "ICU"}
 	room := "12"
 	unit := "ICU-4"
 	cases := []struct {
@@ -134,7 +138,7 @@ func TestIdentityTable(t *testing.T) {
 			steps: []step{
 				see(ip("10.0.0.20"), name("mon-20"), serial("Philips", "SN-1"), loc(icu)),
 				see(hl7(), eui(e1), serial("Philips", "SN-1"), app("MON20"),
-					loc(discovery.Location{Unit: "ICU-3", Room: "7", Bed: "2"})),
+					loc(observation.Location{Unit: "ICU-3", Room: "7", Bed: "2"})),
 			},
 			assets: []string{
 				"mon-20 ip=10.0.0.20 mac= eui=0012A1FFFE000001 serial=Philips/SN-1 app=MON20 src=HL7,SNMP loc=Tower A/ICU-3/ICU/7/2",
@@ -196,8 +200,8 @@ func TestIdentityTable(t *testing.T) {
 			steps: []step{
 				see(ip("10.0.3.9"), name("pump-9"), loc(icu)),
 				{target: "pump-9", manual: &assets.Edit{Room: &room, Unit: &unit}},
-				see(ip("10.0.3.9"), name("pump-9"), loc(discovery.Location{Building: "Tower A", Unit: "ICU-3", CareArea: "ICU", Raw: "room=99"})),
-				see(hl7(), name("pump-9"), app("PUMP9"), loc(discovery.Location{Unit: "ICU-5", Room: "1", Bed: "1"})),
+				see(ip("10.0.3.9"), name("pump-9"), loc(observation.Location{Building: "Tower A", Unit: "ICU-3", CareArea: "ICU", Raw: "room=99"})),
+				see(hl7(), name("pump-9"), app("PUMP9"), loc(observation.Location{Unit: "ICU-5", Room: "1", Bed: "1"})),
 			},
 			assets: []string{
 				"pump-9 ip=10.0.3.9 mac= eui= serial=/ app=PUMP9 src=HL7,SNMP loc=Tower A/ICU-4/ICU/12/1",
@@ -217,7 +221,7 @@ func TestIdentityTable(t *testing.T) {
 		{
 			name: "an HL7-first and an SNMP-first record merge when SNMP reports the EUI-64",
 			steps: []step{
-				see(hl7(), eui(e1), app("MON7"), loc(discovery.Location{Unit: "ICU-3", Bed: "7"})),
+				see(hl7(), eui(e1), app("MON7"), loc(observation.Location{Unit: "ICU-3", Bed: "7"})),
 				see(ip("10.0.4.7"), name("mon-7"), macs(m1)),
 				see(ip("10.0.4.7"), name("mon-7"), macs(m1), eui(e1)),
 			},
@@ -269,12 +273,12 @@ func TestIdentityTable(t *testing.T) {
 					}
 					continue
 				}
-				o := f.obs(func(o *discovery.Observation) {
+				o := f.obs(func(o *observation.Observation) {
 					o.Identity.SysDescr = "d"
 					for _, fn := range s.obs {
 						fn(o)
 					}
-					if o.Source == discovery.SourceHL7 {
+					if o.Source == observation.SourceHL7 {
 						o.Identity.SysDescr = ""
 					}
 				})

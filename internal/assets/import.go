@@ -134,7 +134,7 @@ func (s *Service) importRow(b *batch, row *ImportRow, actor, requestID string) (
 			FirstSeenAt: b.now, Authority: map[string]Authority{},
 		}
 	}
-	changes := applyEdit(scratch, &row.Edit, AuthImport, b.now, s.owner())
+	changes := applyEdit(scratch, &row.Edit, AuthImport, b.now, s.statusRule())
 	if err := s.keyConflict(target, scratch); err != nil {
 		if target != nil {
 			s.ix.add(target)

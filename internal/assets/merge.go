@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // matched is what identification found for an observation.
@@ -26,7 +26,7 @@ type matched struct {
 // MAC, or both the (site, sysName) and the (site, IP) of one SNMP agent. An IP alone
 // or a name alone proves nothing (DHCP moves addresses; names get reused), and two
 // records that disagree on an EUI-64 or a serial are never merged.
-func (s *Service) match(b *batch, o *discovery.Observation) matched {
+func (s *Service) match(b *batch, o *observation.Observation) matched {
 	m := matched{keys: observationKeys(o)}
 	hits := map[string][]Rank{}
 	var order []string
@@ -64,7 +64,7 @@ func (s *Service) match(b *batch, o *discovery.Observation) matched {
 // disagrees reports whether an observation that shares only an address with an asset
 // names it differently (sysName, HL7 application) or shows none of its MACs: then the
 // address moved to another device (DHCP) rather than the device changing its name.
-func disagrees(o *discovery.Observation, a *Asset) bool {
+func disagrees(o *observation.Observation, a *Asset) bool {
 	id := o.Identity
 	if id.SysName != "" && a.SysName != "" && !strings.EqualFold(id.SysName, a.SysName) {
 		return true
@@ -109,7 +109,7 @@ func (s *Service) survivor(id string) string {
 
 // mergeAll merges the records in others with a. The record seen first survives, so
 // the identity people have been using (and its asset tag) stays.
-func (s *Service) mergeAll(ctx context.Context, b *batch, a *Asset, others []string, o *discovery.Observation, requestID string) (*Asset, error) {
+func (s *Service) mergeAll(ctx context.Context, b *batch, a *Asset, others []string, o *observation.Observation, requestID string) (*Asset, error) {
 	all := []*Asset{a}
 	for _, id := range others {
 		all = append(all, b.get(id))

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 func eventsIn(t *testing.T, f *fixture, a *assets.Asset) []assets.Change {
@@ -34,16 +34,16 @@ func TestOutOfOrderBurstIsAppliedOnceInFull(t *testing.T) {
 	f := newFixture(t)
 	dev := snmp("10.0.0.30", "ups-30")
 	id := f.apply(f.obs(dev))[0].Asset.ID
-	var burst []discovery.Observation
+	var burst []observation.Observation
 	events := 0
 	for i := range 300 {
 		if i%25 == 0 {
 			burst = append(burst, f.obs(dev)) // a poll between the traps
 			continue
 		}
-		o := f.obs(func(o *discovery.Observation) {
+		o := f.obs(func(o *observation.Observation) {
 			dev(o)
-			o.Source, o.Kind, o.Condition, o.Conditions = discovery.SourceSNMPTrap, discovery.KindEvent, discovery.CondUnknownTrap, nil
+			o.Source, o.Kind, o.Condition, o.Conditions = observation.SourceSNMPTrap, observation.KindEvent, observation.CondUnknownTrap, nil
 		})
 		burst = append(burst, o)
 		events++
@@ -64,7 +64,7 @@ func TestOutOfOrderBurstIsAppliedOnceInFull(t *testing.T) {
 			}
 			if out.Stale {
 				stale++
-				if out.Observation.Kind == discovery.KindEvent {
+				if out.Observation.Kind == observation.KindEvent {
 					t.Errorf("event %s counted stale", out.Observation.ID)
 				}
 			}
@@ -104,16 +104,16 @@ func TestLateObservationsNeverRollStateBack(t *testing.T) {
 	f := newFixture(t)
 	dev := snmp("10.0.0.31", "ups-31")
 	f.apply(f.obs(dev))
-	trap := func(st discovery.State, at time.Time) discovery.Observation {
-		return f.obs(func(o *discovery.Observation) {
+	trap := func(st observation.State, at time.Time) observation.Observation {
+		return f.obs(func(o *observation.Observation) {
 			dev(o)
-			o.Source, o.Conditions = discovery.SourceSNMPTrap, nil
-			o.State, o.Condition = st, discovery.CondUPSOnBattery
+			o.Source, o.Conditions = observation.SourceSNMPTrap, nil
+			o.State, o.Condition = st, observation.CondUPSOnBattery
 			o.ObservedAt = at
 		})
 	}
-	onBattery := trap(discovery.StateDegraded, f.now.Add(10*time.Second))
-	restored := trap(discovery.StateUp, f.now.Add(20*time.Second))
+	onBattery := trap(observation.StateDegraded, f.now.Add(10*time.Second))
+	restored := trap(observation.StateUp, f.now.Add(20*time.Second))
 	// The power came back first, then the on-battery trap of before arrives.
 	out := f.apply(restored)[0]
 	if out.Stale || out.Duplicate || out.Asset.Status != assets.StatusOperational {
@@ -129,15 +129,15 @@ func TestLateObservationsNeverRollStateBack(t *testing.T) {
 
 	// An event from before the last state, carrying the firmware of back then.
 	f.now = restored.ObservedAt
-	f.apply(f.obs(func(o *discovery.Observation) { dev(o); o.Identity.Firmware = "2.0" }))
-	oldEvent := f.obs(func(o *discovery.Observation) {
+	f.apply(f.obs(func(o *observation.Observation) { dev(o); o.Identity.Firmware = "2.0" }))
+	oldEvent := f.obs(func(o *observation.Observation) {
 		dev(o)
 		o.Identity.Firmware = "1.0"
-		o.Source, o.Kind, o.Condition, o.Conditions = discovery.SourceSNMPTrap, discovery.KindEvent, discovery.CondDeviceRebooted, nil
+		o.Source, o.Kind, o.Condition, o.Conditions = observation.SourceSNMPTrap, observation.KindEvent, observation.CondDeviceRebooted, nil
 		o.ObservedAt = o.ObservedAt.Add(-time.Minute)
 	})
 	ev := f.apply(oldEvent)[0]
-	if ev.Stale || ev.Duplicate || ev.Event != discovery.CondDeviceRebooted || ev.Asset.FirmwareVersion != "2.0" {
+	if ev.Stale || ev.Duplicate || ev.Event != observation.CondDeviceRebooted || ev.Asset.FirmwareVersion != "2.0" {
 		t.Fatalf("late event: stale=%v duplicate=%v event %q firmware %q", ev.Stale, ev.Duplicate, ev.Event, ev.Asset.FirmwareVersion)
 	}
 	f.open()
@@ -173,19 +173,19 @@ func TestLateObservationsNeverRollStateBack(t *testing.T) {
 func TestMergeKeepsEveryAppliedID(t *testing.T) {
 	f := newFixture(t)
 	const m1 = "00:11:22:33:44:01"
-	steps := []func(*discovery.Observation){
-		func(o *discovery.Observation) {
+	steps := []func(*observation.Observation){
+		func(o *observation.Observation) {
 			hl7()(o)
-			o.Identity = discovery.Identity{EUI64: "0012A1FFFE000001", Manufacturer: "Baxter", Serial: "SIG-9", HL7App: "PUMP-A"}
+			o.Identity = observation.Identity{EUI64: "0012A1FFFE000001", Manufacturer: "Baxter", Serial: "SIG-9", HL7App: "PUMP-A"}
 		},
-		func(o *discovery.Observation) { snmp("10.0.5.9", "pump-a")(o); o.Identity.MACs = []string{m1} },
-		func(o *discovery.Observation) {
+		func(o *observation.Observation) { snmp("10.0.5.9", "pump-a")(o); o.Identity.MACs = []string{m1} },
+		func(o *observation.Observation) {
 			snmp("10.0.5.10", "pump-a")(o)
 			o.Identity.MACs = []string{m1}
 			o.Identity.Manufacturer, o.Identity.Serial = "Baxter", "SIG-9"
 		},
 	}
-	var sent []discovery.Observation
+	var sent []observation.Observation
 	for _, s := range steps {
 		o := f.obs(s)
 		sent = append(sent, o)
@@ -213,11 +213,11 @@ func TestReplayOnAnotherReplicaIsDuplicate(t *testing.T) {
 	a, b := replicas(t, &f.now)
 	f.svc = a
 	dev := snmp("10.0.0.32", "ups-32")
-	batch := []discovery.Observation{f.obs(dev)}
+	batch := []observation.Observation{f.obs(dev)}
 	for range 40 {
-		batch = append(batch, f.obs(func(o *discovery.Observation) {
+		batch = append(batch, f.obs(func(o *observation.Observation) {
 			dev(o)
-			o.Source, o.Kind, o.Condition, o.Conditions = discovery.SourceSNMPTrap, discovery.KindEvent, discovery.CondUnknownTrap, nil
+			o.Source, o.Kind, o.Condition, o.Conditions = observation.SourceSNMPTrap, observation.KindEvent, observation.CondUnknownTrap, nil
 		}))
 	}
 	f.apply(batch...)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // RelationKind is how an asset depends on another.
@@ -127,7 +127,7 @@ func (s *Service) resolveNeighbor(site string, n PendingRelation) string {
 
 // applyNeighbors replaces the relations this source reported before by the ones the
 // observation carries. Relations set by people, or reported by another source, stay.
-func (s *Service) applyNeighbors(b *batch, a *Asset, o *discovery.Observation, chg func(field, before, after string)) {
+func (s *Service) applyNeighbors(b *batch, a *Asset, o *observation.Observation, chg func(field, before, after string)) {
 	src := strings.ToUpper(o.Source.Channel())
 	var found []Relation
 	var pending []PendingRelation

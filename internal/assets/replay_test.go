@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // A poll that sees a reboot sends an EVENT and a CHANGE with the same observedAt. A
@@ -14,17 +14,17 @@ import (
 func TestReplayOfObservationsWithTheSameTime(t *testing.T) {
 	f := newFixture(t)
 	f.apply(f.obs(snmp("10.0.0.9", "pump-9")))
-	ev := f.obs(func(o *discovery.Observation) {
+	ev := f.obs(func(o *observation.Observation) {
 		snmp("10.0.0.9", "pump-9")(o)
-		o.Kind, o.Condition, o.Conditions = discovery.KindEvent, discovery.CondDeviceRebooted, nil
+		o.Kind, o.Condition, o.Conditions = observation.KindEvent, observation.CondDeviceRebooted, nil
 	})
-	chg := f.obs(func(o *discovery.Observation) {
+	chg := f.obs(func(o *observation.Observation) {
 		snmp("10.0.0.9", "pump-9")(o)
 		o.ObservedAt, o.ValidUntil = ev.ObservedAt, ev.ValidUntil
-		o.State, o.Condition, o.Conditions = discovery.StateDegraded, discovery.CondUPSOnBattery, []string{discovery.CondUPSOnBattery}
+		o.State, o.Condition, o.Conditions = observation.StateDegraded, observation.CondUPSOnBattery, []string{observation.CondUPSOnBattery}
 	})
 	first := f.apply(ev, chg)
-	if first[0].Duplicate || first[1].Duplicate || first[0].Event != discovery.CondDeviceRebooted {
+	if first[0].Duplicate || first[1].Duplicate || first[0].Event != observation.CondDeviceRebooted {
 		t.Fatalf("first delivery: %+v", first)
 	}
 	id := first[1].Asset.ID
@@ -37,7 +37,7 @@ func TestReplayOfObservationsWithTheSameTime(t *testing.T) {
 			}
 		}
 		// Alone and in the other order too.
-		for _, o := range [][]discovery.Observation{{ev}, {chg}, {chg, ev}} {
+		for _, o := range [][]observation.Observation{{ev}, {chg}, {chg, ev}} {
 			for _, out := range f.apply(o...) {
 				if !out.Duplicate {
 					t.Errorf("%s: %s applied twice", when, out.Observation.Kind)

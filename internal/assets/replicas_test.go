@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -58,12 +58,12 @@ func TestChangeFeedBetweenReplicas(t *testing.T) {
 	}
 
 	// A condition raised through A reaches B as a raised condition.
-	f.apply(f.obs(func(o *discovery.Observation) {
+	f.apply(f.obs(func(o *observation.Observation) {
 		snmp("10.0.0.5", "pump-1")(o)
-		o.State, o.Conditions = discovery.StateDown, []string{discovery.CondSNMPUnreachable}
+		o.State, o.Conditions = observation.StateDown, []string{observation.CondSNMPUnreachable}
 	}))
 	outs, _ = b.Refresh(ctx)
-	if len(outs) != 1 || !slices.Equal(outs[0].Raised, []string{discovery.CondSNMPUnreachable}) || outs[0].StatusBefore != assets.StatusOperational {
+	if len(outs) != 1 || !slices.Equal(outs[0].Raised, []string{observation.CondSNMPUnreachable}) || outs[0].StatusBefore != assets.StatusOperational {
 		t.Fatalf("B after the failure: %+v", outs)
 	}
 
@@ -74,10 +74,10 @@ func TestChangeFeedBetweenReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := f.obs(snmp("10.0.0.5", "pump-1"))
-	if _, err := a.Apply(ctx, []discovery.Observation{up}, "req-a"); !errors.Is(err, assets.ErrConflict) {
+	if _, err := a.Apply(ctx, []observation.Observation{up}, "req-a"); !errors.Is(err, assets.ErrConflict) {
 		t.Fatalf("stale write on A: err %v, want ErrConflict", err)
 	}
-	if _, err := a.Apply(ctx, []discovery.Observation{up}, "req-a"); err != nil {
+	if _, err := a.Apply(ctx, []observation.Observation{up}, "req-a"); err != nil {
 		t.Fatalf("retry after reload: %v", err)
 	}
 	got, _ := a.Get(created.ID)
@@ -111,7 +111,7 @@ func TestOwnershipOfChannels(t *testing.T) {
 	o2 := f.obs(snmp("10.0.0.9", "mon-9"))
 	o2.ID, o2.Collector = "c2-1", "c2"
 	b.Refresh(ctx)
-	if _, err := b.Apply(ctx, []discovery.Observation{o2}, "req"); err != nil {
+	if _, err := b.Apply(ctx, []observation.Observation{o2}, "req"); err != nil {
 		t.Fatal(err)
 	}
 	a.Refresh(ctx)
@@ -123,8 +123,8 @@ func TestOwnershipOfChannels(t *testing.T) {
 	for range 4 {
 		f.now = f.now.Add(time.Minute)
 		o := f.obs(snmp("10.0.0.9", "mon-9"))
-		o.ID, o.Collector, o.Kind = o.ID+"-c2", "c2", discovery.KindRefresh
-		if _, err := b.Apply(ctx, []discovery.Observation{o}, "req"); err != nil {
+		o.ID, o.Collector, o.Kind = o.ID+"-c2", "c2", observation.KindRefresh
+		if _, err := b.Apply(ctx, []observation.Observation{o}, "req"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestCollectorRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(silent.Raised, []string{discovery.CondCollectorSilent}) || silent.Asset.Status != assets.StatusDown {
+	if !slices.Equal(silent.Raised, []string{observation.CondCollectorSilent}) || silent.Asset.Status != assets.StatusDown {
 		t.Fatalf("silent: raised %v status %s", silent.Raised, silent.Asset.Status)
 	}
 	if s, known := a.CollectorSilent("SITE-NORTH-1"); !s || !known {
@@ -195,7 +195,7 @@ func TestCollectorRecord(t *testing.T) {
 		t.Fatalf("expiry touched %d records", len(outs))
 	}
 	back, _ := a.SetCollectorState(ctx, "site-north-1", "north", false, now)
-	if !slices.Equal(back.Cleared, []string{discovery.CondCollectorSilent}) || back.Asset.Status != assets.StatusOperational {
+	if !slices.Equal(back.Cleared, []string{observation.CondCollectorSilent}) || back.Asset.Status != assets.StatusOperational {
 		t.Fatalf("heard again: cleared %v status %s", back.Cleared, back.Asset.Status)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -33,39 +33,39 @@ func TestPruneEventsKeepsEverythingElse(t *testing.T) {
 	}
 	svc := open()
 	seq := 0
-	apply := func(at time.Time, mut func(*discovery.Observation)) Outcome {
+	apply := func(at time.Time, mut func(*observation.Observation)) Outcome {
 		t.Helper()
 		seq++
 		now = at
-		o := discovery.Observation{ID: fmt.Sprintf("c1-b-%d", seq), Collector: "c1", Site: "main", ObservedAt: at, ValidUntil: at.Add(time.Hour),
-			Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange, State: discovery.StateUp, Conditions: []string{},
-			Address: &discovery.Address{IP: "10.0.0.40"}, Identity: discovery.Identity{SysName: "ups-40", Firmware: "1.0"}}
+		o := observation.Observation{ID: fmt.Sprintf("c1-b-%d", seq), Collector: "c1", Site: "main", ObservedAt: at, ValidUntil: at.Add(time.Hour),
+			Source: observation.SourceSNMPPoll, Kind: observation.KindChange, State: observation.StateUp, Conditions: []string{},
+			Address: &observation.Address{IP: "10.0.0.40"}, Identity: observation.Identity{SysName: "ups-40", Firmware: "1.0"}}
 		if mut != nil {
 			mut(&o)
 		}
-		outs, err := svc.Apply(ctx, []discovery.Observation{o}, "r")
+		outs, err := svc.Apply(ctx, []observation.Observation{o}, "r")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return outs[0]
 	}
-	event := func(o *discovery.Observation) {
-		o.Source, o.Kind, o.Condition, o.Conditions = discovery.SourceSNMPTrap, discovery.KindEvent, discovery.CondUnknownTrap, nil
+	event := func(o *observation.Observation) {
+		o.Source, o.Kind, o.Condition, o.Conditions = observation.SourceSNMPTrap, observation.KindEvent, observation.CondUnknownTrap, nil
 	}
 	id := apply(t0, nil).Asset.ID
 	for i := range 40 { // a storm on day 0
 		apply(t0.Add(time.Duration(i+1)*time.Minute), event)
 	}
-	apply(t0.Add(2*time.Hour), func(o *discovery.Observation) { // a late trap of the storm
+	apply(t0.Add(2*time.Hour), func(o *observation.Observation) { // a late trap of the storm
 		event(o)
 		o.ObservedAt = t0.Add(30 * time.Second)
 	})
-	apply(t0.Add(24*time.Hour), func(o *discovery.Observation) {
-		o.State, o.Condition, o.Conditions = discovery.StateDown, discovery.CondSNMPUnreachable, []string{discovery.CondSNMPUnreachable}
+	apply(t0.Add(24*time.Hour), func(o *observation.Observation) {
+		o.State, o.Condition, o.Conditions = observation.StateDown, observation.CondSNMPUnreachable, []string{observation.CondSNMPUnreachable}
 	})
-	apply(t0.Add(25*time.Hour), func(o *discovery.Observation) { o.Identity.Firmware = "2.0" })
+	apply(t0.Add(25*time.Hour), func(o *observation.Observation) { o.Identity.Firmware = "2.0" })
 	for i := range 5 { // day 10
-		apply(t0.Add(240*time.Hour+time.Duration(i)*time.Minute), func(o *discovery.Observation) { event(o); o.Identity.Firmware = "2.0" })
+		apply(t0.Add(240*time.Hour+time.Duration(i)*time.Minute), func(o *observation.Observation) { event(o); o.Identity.Firmware = "2.0" })
 	}
 	a, _ := svc.Get(id)
 	if !a.EventsTracked || !a.OldestEvent.Equal(t0.Add(30*time.Second)) {

@@ -13,12 +13,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Outcome is what applying one observation did to one asset.
 type Outcome struct {
-	Observation *discovery.Observation
+	Observation *observation.Observation
 	// Asset is the asset after the change (a published, read-only snapshot).
 	Asset *Asset
 	// Created is true when the observation created the asset.
@@ -49,6 +49,9 @@ type Options struct {
 	RestartGrace time.Duration
 	// DefaultTTL applies to observations without validUntil.
 	DefaultTTL time.Duration
+	// Conditions defines what each condition code means for an asset's status (the
+	// incident policy's, so status and priority agree); nil: the built-in ones.
+	Conditions *observation.Registry
 	// FeedOverlap is how far back of its last poll the change feed reads again
 	// (default 10s): the clock skew between replicas plus the longest write.
 	FeedOverlap time.Duration
@@ -60,6 +63,7 @@ type Service struct {
 	store *Store
 	log   *slog.Logger
 	opts  Options
+	conds *observation.Registry
 
 	// Background work (deleting replaced versions) stops with Close.
 	bg       sync.WaitGroup
@@ -107,7 +111,10 @@ func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
 	if o.FeedOverlap <= 0 {
 		o.FeedOverlap = 10 * time.Second
 	}
-	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}, pending: map[string]bool{}}
+	if o.Conditions == nil {
+		o.Conditions = observation.DefaultConditions()
+	}
+	s := &Service{store: st, log: o.Logger.With("component", "assets"), opts: o, conds: o.Conditions, ix: newIndex(), assets: map[string]*Asset{}, dependents: map[string][]string{}, pending: map[string]bool{}}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.loadedAt = o.Now()
 	all, err := st.LoadAll(ctx)
@@ -209,7 +216,7 @@ func (b *batch) record(a *Asset, c Change) {
 // Apply applies a batch of observations in order, persists every asset it changed,
 // and only then publishes them. On error nothing is published and the caller may
 // retry the whole batch.
-func (s *Service) Apply(ctx context.Context, obs []discovery.Observation, requestID string) ([]Outcome, error) {
+func (s *Service) Apply(ctx context.Context, obs []observation.Observation, requestID string) ([]Outcome, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	b := s.newBatch()
@@ -251,7 +258,7 @@ func (s *Service) rebuildIndex() {
 	}
 }
 
-func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observation, requestID string) (Outcome, error) {
+func (s *Service) applyOne(ctx context.Context, b *batch, o *observation.Observation, requestID string) (Outcome, error) {
 	out := Outcome{Observation: o}
 	m := s.match(b, o)
 	id, keys := m.id, m.keys
@@ -336,7 +343,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 	ch := a.channel(o.Collector, o.Source.Channel())
 	v := judge(ch, o)
 	if ch == nil {
-		ch = &Channel{Collector: o.Collector, Channel: o.Source.Channel(), State: string(discovery.StateUp)}
+		ch = &Channel{Collector: o.Collector, Channel: o.Source.Channel(), State: string(observation.StateUp)}
 		a.Channels = append(a.Channels, ch)
 		b.persist[a.ID] = true
 	}
@@ -351,7 +358,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 		out.Asset = a
 		return out, nil
 	}
-	state := o.Kind != discovery.KindEvent
+	state := o.Kind != observation.KindEvent
 	valid := o.ValidUntil
 	if valid.IsZero() {
 		valid = o.ObservedAt.Add(s.opts.DefaultTTL)
@@ -373,7 +380,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 		}
 	}
 	if state {
-		applyConditions(ch, o)
+		applyConditions(ch, o, s.conds)
 	} else {
 		out.Event = o.Condition
 		chg(FieldEvent, "", o.Condition)
@@ -393,7 +400,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 	if len(out.Raised) > 0 || len(out.Cleared) > 0 {
 		b.persist[a.ID] = true
 	}
-	if st := computeStatus(a, b.now, s.owner()); st != a.Status {
+	if st := computeStatus(a, b.now, s.statusRule()); st != a.Status {
 		chg("status", string(a.Status), string(st))
 		a.Status = st
 	}
@@ -402,7 +409,7 @@ func (s *Service) applyOne(ctx context.Context, b *batch, o *discovery.Observati
 }
 
 // describe summarises how a device was first seen, for its creation record.
-func describe(o *discovery.Observation) string {
+func describe(o *observation.Observation) string {
 	s := string(o.Source)
 	if o.Address != nil && o.Address.IP != "" {
 		s += " at " + o.Address.IP
@@ -415,29 +422,32 @@ func describe(o *discovery.Observation) string {
 
 // computeStatus derives the asset status from its channels: the worst state among the
 // channels still valid, UNKNOWN when none is. Manual statuses stay. The validity of
-// a channel whose collector owns rejects (another replica hears that collector) is
-// not this replica's to judge: it counts until its owner marks it expired.
-func computeStatus(a *Asset, now time.Time, owns func(collector string) bool) Status {
+// a channel whose collector the rule does not own (another replica hears that
+// collector) is not this replica's to judge: it counts until its owner marks it
+// expired. A channel's state is what its active conditions mean by the rule's
+// definition of conditions, so re-rating a condition re-rates the assets it is on.
+func computeStatus(a *Asset, now time.Time, rule statusRule) Status {
+	owns := rule.owns
 	if a.Status == StatusRetired || a.Status == StatusMaintenance {
 		return a.Status
 	}
 	valid := false
-	worst := discovery.StateUp
+	worst := observation.StateUp
 	for _, ch := range a.Channels {
 		if ch.Expired || ch.ValidUntil.Before(now) && (owns == nil || owns(ch.Collector)) {
 			continue
 		}
 		valid = true
-		if worse(worst, discovery.State(ch.State)) {
-			worst = discovery.State(ch.State)
+		if st := channelState(ch, rule.conds); worse(worst, st) {
+			worst = st
 		}
 	}
 	switch {
 	case !valid:
 		return StatusUnknown
-	case worst == discovery.StateDown:
+	case worst == observation.StateDown:
 		return StatusDown
-	case worst == discovery.StateDegraded:
+	case worst == observation.StateDegraded:
 		return StatusDegraded
 	}
 	return StatusOperational

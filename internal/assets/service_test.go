@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -44,19 +44,19 @@ func (f *fixture) open() {
 	f.svc = svc
 }
 
-func (f *fixture) obs(mut func(*discovery.Observation)) discovery.Observation {
+func (f *fixture) obs(mut func(*observation.Observation)) observation.Observation {
 	f.seq++
 	f.now = f.now.Add(time.Second)
-	o := discovery.Observation{
+	o := observation.Observation{
 		ID: fmt.Sprintf("c1-boot-%d", f.seq), Collector: "c1", Site: "main",
 		ObservedAt: f.now, ValidUntil: f.now.Add(3 * time.Minute),
-		Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange, State: discovery.StateUp, Conditions: []string{},
+		Source: observation.SourceSNMPPoll, Kind: observation.KindChange, State: observation.StateUp, Conditions: []string{},
 	}
 	mut(&o)
 	return o
 }
 
-func (f *fixture) apply(obs ...discovery.Observation) []assets.Outcome {
+func (f *fixture) apply(obs ...observation.Observation) []assets.Outcome {
 	f.t.Helper()
 	outs, err := f.svc.Apply(context.Background(), obs, "req-1")
 	if err != nil {
@@ -65,10 +65,10 @@ func (f *fixture) apply(obs ...discovery.Observation) []assets.Outcome {
 	return outs
 }
 
-func snmp(ip, name string) func(*discovery.Observation) {
-	return func(o *discovery.Observation) {
-		o.Address = &discovery.Address{IP: ip, Port: 161}
-		o.Identity = discovery.Identity{SysName: name, SysDescr: "descr " + name}
+func snmp(ip, name string) func(*observation.Observation) {
+	return func(o *observation.Observation) {
+		o.Address = &observation.Address{IP: ip, Port: 161}
+		o.Identity = observation.Identity{SysName: name, SysDescr: "descr " + name}
 	}
 }
 
@@ -93,11 +93,11 @@ func TestIPReusedByAnotherDeviceAfterDHCP(t *testing.T) {
 	f := newFixture(t)
 	old := f.apply(f.obs(snmp("10.0.0.7", "monitor-a")))[0].Asset
 	// A different device (other EUI-64 than the first) gets the same IP.
-	f.apply(f.obs(func(o *discovery.Observation) {
+	f.apply(f.obs(func(o *observation.Observation) {
 		snmp("10.0.0.8", "monitor-a")(o)
 		o.Identity.EUI64 = "0012A1FFFE000001"
 	}))
-	nw := f.apply(f.obs(func(o *discovery.Observation) {
+	nw := f.apply(f.obs(func(o *observation.Observation) {
 		snmp("10.0.0.7", "monitor-b")(o)
 		o.Identity.EUI64 = "0012A1FFFE000002"
 	}))[0]
@@ -116,14 +116,14 @@ func TestStatusFollowsConditionsAndIsIdempotent(t *testing.T) {
 	f := newFixture(t)
 	up := f.obs(snmp("10.0.0.5", "vent-1"))
 	f.apply(up)
-	down := f.obs(func(o *discovery.Observation) {
+	down := f.obs(func(o *observation.Observation) {
 		snmp("10.0.0.5", "vent-1")(o)
-		o.State = discovery.StateDown
-		o.Condition = discovery.CondSNMPUnreachable
-		o.Conditions = []string{discovery.CondSNMPUnreachable}
+		o.State = observation.StateDown
+		o.Condition = observation.CondSNMPUnreachable
+		o.Conditions = []string{observation.CondSNMPUnreachable}
 	})
 	out := f.apply(down)[0]
-	if out.Asset.Status != assets.StatusDown || len(out.Raised) != 1 || out.Raised[0] != discovery.CondSNMPUnreachable {
+	if out.Asset.Status != assets.StatusDown || len(out.Raised) != 1 || out.Raised[0] != observation.CondSNMPUnreachable {
 		t.Fatalf("down: status %s raised %v", out.Asset.Status, out.Raised)
 	}
 	// Replaying the same observation, or an older one, changes nothing.
@@ -189,7 +189,7 @@ func TestHistorySpansBuckets(t *testing.T) {
 	f := newFixture(t)
 	var id string
 	for i := range 130 {
-		out := f.apply(f.obs(func(o *discovery.Observation) {
+		out := f.apply(f.obs(func(o *observation.Observation) {
 			snmp("10.0.0.5", "printer-1")(o)
 			o.Identity.SysDescr = fmt.Sprintf("firmware %03d", i)
 		}))[0]

@@ -15,17 +15,18 @@ import (
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7/hl7test"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // latest keeps the collector's observations: the last one per HL7 entity, and all of
 // them as JSON for the PHI check.
 type latest struct {
 	mu   sync.Mutex
-	by   map[string]discovery.Observation // EUI-64, or HL7 app for senders without one
+	by   map[string]observation.Observation // EUI-64, or HL7 app for senders without one
 	json strings.Builder
 }
 
-func (r *latest) Emit(o discovery.Observation) {
+func (r *latest) Emit(o observation.Observation) {
 	b, _ := json.Marshal(o)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -37,7 +38,7 @@ func (r *latest) Emit(o discovery.Observation) {
 	r.json.Write(b)
 }
 
-func (r *latest) get(eui string) (discovery.Observation, bool) {
+func (r *latest) get(eui string) (observation.Observation, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o, ok := r.by[eui]
@@ -68,7 +69,7 @@ func startHL7(t *testing.T, s *Sim, cfg HL7Config, timeout time.Duration) (*HL7,
 	ccfg.HL7.Listen = "127.0.0.1:0"
 	ccfg.HL7.HeartbeatTimeout = timeout
 	ccfg.Refresh = time.Hour
-	rec := &latest{by: map[string]discovery.Observation{}}
+	rec := &latest{by: map[string]observation.Observation{}}
 	l, err := discovery.NewHL7Listener(&ccfg, rec, discovery.HL7Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func startHL7(t *testing.T, s *Sim, cfg HL7Config, timeout time.Duration) (*HL7,
 	return h, l, rec
 }
 
-func hasCond(o discovery.Observation, c string) bool { return slices.Contains(o.Conditions, c) }
+func hasCond(o observation.Observation, c string) bool { return slices.Contains(o.Conditions, c) }
 
 // TestHL7RoundTripWithCollectorListener sends every HL7 device's messages to the
 // collector's own MLLP listener and checks what the collector makes of them: each
@@ -133,7 +134,7 @@ func TestHL7RoundTripWithCollectorListener(t *testing.T) {
 	boundSeen := 0
 	for _, d := range devs {
 		o, _ := rec.get(d.EUI64())
-		if o.Source != discovery.SourceHL7 || o.State != discovery.StateUp {
+		if o.Source != observation.SourceHL7 || o.State != observation.StateUp {
 			t.Errorf("%s: source %s state %s", d.Name, o.Source, o.State)
 		}
 		if d.Class == HL7Gateway {
@@ -180,16 +181,16 @@ func TestHL7RoundTripWithCollectorListener(t *testing.T) {
 		}
 	}
 	eventually(t, 5*time.Second, func() error {
-		if o, _ := rec.get(pump.EUI64()); !hasCond(o, discovery.CondTechnicalAlarm) || !strings.Contains(o.Detail, "MDC_EVT_FLUID_LINE_OCCL") {
+		if o, _ := rec.get(pump.EUI64()); !hasCond(o, observation.CondTechnicalAlarm) || !strings.Contains(o.Detail, "MDC_EVT_FLUID_LINE_OCCL") {
 			return fmt.Errorf("pump: conditions %v detail %q", o.Conditions, o.Detail)
 		}
-		if o, _ := rec.get(mon.EUI64()); !hasCond(o, discovery.CondBatteryLow) {
+		if o, _ := rec.get(mon.EUI64()); !hasCond(o, observation.CondBatteryLow) {
 			return fmt.Errorf("monitor: conditions %v", o.Conditions)
 		}
 		if o, _ := rec.get(vent.EUI64()); o.PatientConnected == nil || *o.PatientConnected {
 			return fmt.Errorf("ventilator: patient connected %v", o.PatientConnected)
 		}
-		if o, _ := rec.get(anes.EUI64()); !hasCond(o, discovery.CondHL7HeartbeatLost) || o.State != discovery.StateDown {
+		if o, _ := rec.get(anes.EUI64()); !hasCond(o, observation.CondHL7HeartbeatLost) || o.State != observation.StateDown {
 			return fmt.Errorf("anaesthesia machine: state %s conditions %v", o.State, o.Conditions)
 		}
 		return nil
@@ -206,7 +207,7 @@ func TestHL7RoundTripWithCollectorListener(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, func() error {
 		for _, d := range []*Device{pump, mon, anes} {
-			if o, _ := rec.get(d.EUI64()); len(o.Conditions) != 0 || o.State != discovery.StateUp {
+			if o, _ := rec.get(d.EUI64()); len(o.Conditions) != 0 || o.State != observation.StateUp {
 				return fmt.Errorf("%s: state %s conditions %v", d.Name, o.State, o.Conditions)
 			}
 		}
@@ -219,7 +220,7 @@ func TestHL7RoundTripWithCollectorListener(t *testing.T) {
 	eventually(t, 5*time.Second, func() error {
 		for _, d := range devs {
 			o, _ := rec.get(d.EUI64())
-			lost := hasCond(o, discovery.CondHL7HeartbeatLost)
+			lost := hasCond(o, observation.CondHL7HeartbeatLost)
 			if want := d == gw || d.Gateway == gw; lost != want {
 				return fmt.Errorf("%s (gateway %v): heartbeat lost %v, want %v", d.Name, d.Gateway != nil, lost, want)
 			}
@@ -229,7 +230,7 @@ func TestHL7RoundTripWithCollectorListener(t *testing.T) {
 	s.SetDown(gw, false)
 	eventually(t, 5*time.Second, func() error {
 		for _, d := range devs {
-			if o, _ := rec.get(d.EUI64()); o.State == discovery.StateDown {
+			if o, _ := rec.get(d.EUI64()); o.State == observation.StateDown {
 				return fmt.Errorf("%s still down after its gateway came back", d.Name)
 			}
 		}

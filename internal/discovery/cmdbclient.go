@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // CMDBClient sends observation batches to the cmdb's GraphQL endpoint.
@@ -21,7 +23,7 @@ type CMDBClient struct {
 	collector string
 	http      *http.Client
 	// OnAssigned, when set, learns which asset each delivered observation belongs to.
-	OnAssigned func(batch []Observation, assetIDs []string)
+	OnAssigned func(batch []observation.Observation, assetIDs []string)
 }
 
 // NewCMDBClient builds a client from the collector's cmdb settings.
@@ -49,20 +51,9 @@ const reportMutation = `mutation Report($batch: ObservationBatch!) {
   reportObservations(batch: $batch) { accepted duplicates rejected { id reason } assetIds }
 }`
 
-// ReportResult is the cmdb's answer to a batch.
-type ReportResult struct {
-	Accepted   int      `json:"accepted"`
-	Duplicates int      `json:"duplicates"`
-	AssetIDs   []string `json:"assetIds"`
-	Rejected   []struct {
-		ID     string `json:"id"`
-		Reason string `json:"reason"`
-	} `json:"rejected"`
-}
-
 // Send implements Sender. A rejected observation is not retried (it will never be
 // accepted); the batch as a whole counts as delivered.
-func (c *CMDBClient) Send(ctx context.Context, batch []Observation) error {
+func (c *CMDBClient) Send(ctx context.Context, batch []observation.Observation) error {
 	res, err := c.Report(ctx, batch)
 	if err != nil {
 		return err
@@ -88,7 +79,7 @@ func (e *RejectedError) Error() string {
 }
 
 // Report sends a batch and returns the cmdb's result.
-func (c *CMDBClient) Report(ctx context.Context, batch []Observation) (*ReportResult, error) {
+func (c *CMDBClient) Report(ctx context.Context, batch []observation.Observation) (*observation.ReportResult, error) {
 	body, err := json.Marshal(map[string]any{
 		"query":     reportMutation,
 		"variables": map[string]any{"batch": map[string]any{"collector": c.collector, "observations": batch}},
@@ -113,7 +104,7 @@ func (c *CMDBClient) Report(ctx context.Context, batch []Observation) (*ReportRe
 	}
 	var out struct {
 		Data struct {
-			ReportObservations *ReportResult `json:"reportObservations"`
+			ReportObservations *observation.ReportResult `json:"reportObservations"`
 		} `json:"data"`
 		Errors []struct {
 			Message    string         `json:"message"`

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Collector owns one site's wire: it sweeps ranges on a schedule, polls what it found
@@ -58,7 +60,7 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 	if qs <= 0 {
 		qs = 1_000_000
 	}
-	obsIDs := newIDSource(cfg.Name)
+	obsIDs := observation.NewIDs(cfg.Name)
 	rep := newReporter(send, cfg.CMDB.BatchSize, cfg.CMDB.FlushInterval, qs, m, log)
 	if cfg.SpoolDir != "" {
 		sp, err := OpenSpool(cfg.SpoolDir, int64(cfg.SpoolMaxMB)<<20)
@@ -86,7 +88,7 @@ func New(cfg *Config, opts Options) (*Collector, error) {
 }
 
 // attach loads the fingerprint profiles and binds the trap and HL7 listeners.
-func (c *Collector) attach(opts Options, obsIDs *idSource) error {
+func (c *Collector) attach(opts Options, obsIDs *observation.IDs) error {
 	profiles, err := LoadProfiles(c.cfg.SNMP.Profiles.Dir)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/secret"
 	"github.com/medcmdb/medcmdb/internal/yamlstrict"
 )
@@ -105,9 +106,9 @@ type Credential struct {
 // Range is an address range to sweep, with the credentials to try in order and the
 // location every device found there gets unless it says better.
 type Range struct {
-	CIDR        string   `yaml:"cidr"`
-	Credentials []string `yaml:"credentials"`
-	Location    Location `yaml:"location"`
+	CIDR        string               `yaml:"cidr"`
+	Credentials []string             `yaml:"credentials"`
+	Location    observation.Location `yaml:"location"`
 	// Clinical marks a range where unknown devices are a security concern.
 	Clinical bool `yaml:"clinical"`
 
@@ -119,9 +120,9 @@ func (r Range) Prefix() netip.Prefix { return r.prefix }
 
 // StaticTarget is a single agent to poll without sweeping, e.g. on a non-standard port.
 type StaticTarget struct {
-	Address     string   `yaml:"address"` // host or host:port
-	Credentials []string `yaml:"credentials"`
-	Location    Location `yaml:"location"`
+	Address     string               `yaml:"address"` // host or host:port
+	Credentials []string             `yaml:"credentials"`
+	Location    observation.Location `yaml:"location"`
 }
 
 // TrapConfig is the SNMP trap listener.
@@ -470,7 +471,7 @@ func (h *HL7Config) validate() error {
 		if class == "" || strings.ToUpper(class) != class || strings.ContainsAny(class, " -.") {
 			errs = append(errs, fmt.Errorf("hl7.class_heartbeat_timeouts: %q is not a class name such as VENTILATOR", class))
 		}
-		if d < time.Second || d > MaxObservationTTL {
+		if d < time.Second || d > observation.MaxObservationTTL {
 			errs = append(errs, fmt.Errorf("hl7.class_heartbeat_timeouts.%s: %s is outside 1s..24h", class, d))
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // assetIDs remembers which cmdb asset each watched device is, as the cmdb says when it
@@ -16,11 +18,11 @@ type assetIDs struct {
 
 // deviceKey names a device the way the collector tracks it: SNMP by address, HL7 by
 // its own identifier.
-func deviceKey(o *Observation) string {
+func deviceKey(o *observation.Observation) string {
 	switch {
-	case o.Source == SourceHL7 && o.Identity.EUI64 != "":
+	case o.Source == observation.SourceHL7 && o.Identity.EUI64 != "":
 		return "hl7:" + o.Identity.EUI64
-	case o.Source == SourceHL7:
+	case o.Source == observation.SourceHL7:
 		return "hl7:" + o.Identity.HL7App
 	case o.Address != nil:
 		a, err := netip.ParseAddr(o.Address.IP)
@@ -32,7 +34,7 @@ func deviceKey(o *Observation) string {
 	return ""
 }
 
-func (a *assetIDs) learn(batch []Observation, ids []string) {
+func (a *assetIDs) learn(batch []observation.Observation, ids []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range batch {

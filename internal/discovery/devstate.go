@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // condSet is the set of non-reachability conditions a device has, as bits: a poll
@@ -23,7 +25,7 @@ const (
 var condNames = []struct {
 	bit  condSet
 	name string
-}{{condOnBattery, CondUPSOnBattery}, {condBatteryLow, CondUPSBatteryLow}, {condIfDown, CondInterfaceDown}}
+}{{condOnBattery, observation.CondUPSOnBattery}, {condBatteryLow, observation.CondUPSBatteryLow}, {condIfDown, observation.CondInterfaceDown}}
 
 func (c condSet) with(bit condSet, on bool) condSet {
 	if on {
@@ -49,35 +51,35 @@ type devInventory struct {
 	ups         bool
 	uplinks     map[int]string // ifIndex -> port name; sticky, since a down uplink loses its LLDP entry
 	downUplinks []string
-	nbr         *Neighbor
+	nbr         *observation.Neighbor
 	// upstream is the device nbr names (the switch this device is plugged into),
 	// when this collector polls it.
 	upstream *device
 }
 
 // health derives the reported state and the full condition list (p.mu held).
-func (d *device) health() (State, []string) {
-	if d.state == StateDown {
-		return StateDown, []string{CondSNMPUnreachable}
+func (d *device) health() (observation.State, []string) {
+	if d.state == observation.StateDown {
+		return observation.StateDown, []string{observation.CondSNMPUnreachable}
 	}
 	cs := d.conds.list()
 	if len(cs) > 0 {
-		return StateDegraded, cs
+		return observation.StateDegraded, cs
 	}
-	return StateUp, cs
+	return observation.StateUp, cs
 }
 
 // observation builds the full-state observation of a device (p.mu held).
-func (p *Poller) observation(d *device, kind Kind, src Source, now time.Time) Observation {
-	o := Observation{
-		ID:         p.ids.next(),
+func (p *Poller) observation(d *device, kind observation.Kind, src observation.Source, now time.Time) observation.Observation {
+	o := observation.Observation{
+		ID:         p.ids.Next(),
 		Collector:  p.cfg.Name,
 		Site:       p.cfg.Site,
 		ObservedAt: now,
 		ValidUntil: now.Add(p.validity()),
 		Source:     src,
 		Kind:       kind,
-		Address:    &Address{IP: d.addr.Addr().String(), Port: int(d.addr.Port())},
+		Address:    &observation.Address{IP: d.addr.Addr().String(), Port: int(d.addr.Port())},
 		Identity:   p.identity(d),
 	}
 	o.Clinical = d.grp.clinical
@@ -88,22 +90,22 @@ func (p *Poller) observation(d *device, kind Kind, src Source, now time.Time) Ob
 	}
 	o.State, o.Conditions = d.health()
 	switch {
-	case d.state == StateDown:
-		o.Condition = CondSNMPUnreachable
+	case d.state == observation.StateDown:
+		o.Condition = observation.CondSNMPUnreachable
 	case d.conds&condIfDown != 0 && d.inv != nil:
-		o.Condition = CondInterfaceDown
+		o.Condition = observation.CondInterfaceDown
 		o.Detail = "uplink down: " + strings.Join(d.inv.downUplinks, ", ")
 	case d.conds&(condOnBattery|condBatteryLow) != 0:
-		o.Condition = CondUPSOnBattery
+		o.Condition = observation.CondUPSOnBattery
 		if d.conds&condBatteryLow != 0 {
-			o.Condition = CondUPSBatteryLow
+			o.Condition = observation.CondUPSBatteryLow
 		}
 		if d.upsLeft >= 0 {
 			o.Detail = fmt.Sprintf("%d minutes of battery remaining", d.upsLeft)
 		}
 	}
 	if d.inv != nil && d.inv.nbr != nil {
-		o.Neighbors = []Neighbor{*d.inv.nbr}
+		o.Neighbors = []observation.Neighbor{*d.inv.nbr}
 	}
 	return o
 }
@@ -111,8 +113,8 @@ func (p *Poller) observation(d *device, kind Kind, src Source, now time.Time) Ob
 // identity is everything known to identify a device (p.mu held). Manufacturer comes
 // from the matching profile when there is one, so that (manufacturer, serial) stays
 // the same key whether or not ENTITY-MIB spells the vendor differently.
-func (p *Poller) identity(d *device) Identity {
-	id := Identity{SysName: d.sys.Name, SysDescr: d.sys.Descr, SysObjectID: d.sys.ObjectID}
+func (p *Poller) identity(d *device) observation.Identity {
+	id := observation.Identity{SysName: d.sys.Name, SysDescr: d.sys.Descr, SysObjectID: d.sys.ObjectID}
 	if fp := d.fp; fp != nil {
 		id.Class, id.Manufacturer, id.Model, id.Firmware = fp.Class, fp.Manufacturer, fp.Model, fp.Firmware
 	}
@@ -144,7 +146,7 @@ func (p *Poller) validity() time.Duration {
 	if b := 2 * p.cfg.SNMP.MaxBackoff; v < b {
 		v = b
 	}
-	return min(v, MaxObservationTTL)
+	return min(v, observation.MaxObservationTTL)
 }
 
 // inventoryWorker reads inventories handed over by polls.
@@ -201,10 +203,10 @@ func (p *Poller) inventory(ctx context.Context, d *device) {
 // observations for every device whose identity, conditions or neighbours changed
 // (p.mu held). A firmware or serial change goes out as a CHANGE at once, so it lands
 // in the asset's history with the time it was seen.
-func (p *Poller) applyInventory(d *device, r *invReading, now time.Time) []Observation {
+func (p *Poller) applyInventory(d *device, r *invReading, now time.Time) []observation.Observation {
 	d.nextInventory = now.Add(p.cfg.SNMP.InventoryInterval).UnixNano()
 	before := p.identity(d)
-	var nbrBefore Neighbor
+	var nbrBefore observation.Neighbor
 	if d.inv != nil && d.inv.nbr != nil {
 		nbrBefore = *d.inv.nbr
 	}
@@ -242,15 +244,15 @@ func (p *Poller) applyInventory(d *device, r *invReading, now time.Time) []Obser
 	p.setReported(d)
 
 	affected := p.topo.update(p, d, r)
-	var out []Observation
+	var out []observation.Observation
 	inv.nbr, inv.upstream = p.topo.neighborFor(p, d)
-	var nbrAfter Neighbor
+	var nbrAfter observation.Neighbor
 	if inv.nbr != nil {
 		nbrAfter = *inv.nbr
 	}
 	after := p.identity(d)
 	if !sameIdentity(before, after) || condsBefore != d.conds || nbrBefore != nbrAfter {
-		out = append(out, p.observation(d, KindChange, SourceSNMPPoll, now))
+		out = append(out, p.observation(d, observation.KindChange, observation.SourceSNMPPoll, now))
 		d.lastReported = now.UnixNano()
 	}
 	for _, o := range affected {
@@ -261,21 +263,21 @@ func (p *Poller) applyInventory(d *device, r *invReading, now time.Time) []Obser
 		o.inv.upstream = up
 		if !sameNeighbor(o.inv.nbr, nb) {
 			o.inv.nbr = nb
-			out = append(out, p.observation(o, KindChange, SourceSNMPPoll, now))
+			out = append(out, p.observation(o, observation.KindChange, observation.SourceSNMPPoll, now))
 			o.lastReported = now.UnixNano()
 		}
 	}
 	return out
 }
 
-func sameNeighbor(a, b *Neighbor) bool {
+func sameNeighbor(a, b *observation.Neighbor) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
 	return *a == *b
 }
 
-func sameIdentity(a, b Identity) bool {
+func sameIdentity(a, b observation.Identity) bool {
 	return a.Serial == b.Serial && a.Firmware == b.Firmware && a.Software == b.Software && a.Model == b.Model &&
 		a.Manufacturer == b.Manufacturer && slices.Equal(a.MACs, b.MACs) && a.Class == b.Class
 }
@@ -283,10 +285,10 @@ func sameIdentity(a, b Identity) bool {
 // DeviceSnapshot is a read-only view of a tracked device (tests, debugging).
 type DeviceSnapshot struct {
 	Address    string
-	State      State
+	State      observation.State
 	Conditions []string
-	Identity   Identity
-	Neighbors  []Neighbor
+	Identity   observation.Identity
+	Neighbors  []observation.Neighbor
 	Credential string
 	Uplinks    []string
 }
@@ -311,7 +313,7 @@ func (p *Poller) Snapshot(addr string) (DeviceSnapshot, bool) {
 	s.State, s.Conditions = d.health()
 	if d.inv != nil {
 		if d.inv.nbr != nil {
-			s.Neighbors = []Neighbor{*d.inv.nbr}
+			s.Neighbors = []observation.Neighbor{*d.inv.nbr}
 		}
 		s.Uplinks = slices.Sorted(maps.Values(d.inv.uplinks))
 	}
@@ -328,6 +330,6 @@ func (p *Poller) EachDevice(fn func(addr netip.AddrPort, up bool, class, careAre
 		if d.fp != nil && d.fp.Class != "" {
 			class = d.fp.Class
 		}
-		fn(ap, d.state != StateDown, class, d.grp.location.CareArea)
+		fn(ap, d.state != observation.StateDown, class, d.grp.location.CareArea)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7/hl7test"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // BenchmarkHL7Handle measures the listener's work per message without the network:
@@ -42,7 +43,7 @@ func BenchmarkHL7Handle(b *testing.B) {
 
 type countEmitter struct{ n int }
 
-func (c *countEmitter) Emit(Observation) { c.n++ }
+func (c *countEmitter) Emit(observation.Observation) { c.n++ }
 
 func canceled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())

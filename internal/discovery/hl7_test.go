@@ -16,21 +16,22 @@ import (
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7/hl7test"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // recorder is an Emitter keeping every observation.
 type recorder struct {
 	mu  sync.Mutex
-	obs []Observation
+	obs []observation.Observation
 }
 
-func (r *recorder) Emit(o Observation) {
+func (r *recorder) Emit(o observation.Observation) {
 	r.mu.Lock()
 	r.obs = append(r.obs, o)
 	r.mu.Unlock()
 }
 
-func (r *recorder) take() []Observation {
+func (r *recorder) take() []observation.Observation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.obs
@@ -39,7 +40,7 @@ func (r *recorder) take() []Observation {
 }
 
 // wait returns the observations once at least n have arrived.
-func (r *recorder) wait(t *testing.T, n int) []Observation {
+func (r *recorder) wait(t *testing.T, n int) []observation.Observation {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -312,20 +313,20 @@ func TestHL7MetricsBoundedLabels(t *testing.T) {
 // captureSender records every batch sent to the cmdb.
 type captureSender struct {
 	mu  sync.Mutex
-	obs []Observation
+	obs []observation.Observation
 }
 
-func (s *captureSender) Send(_ context.Context, b []Observation) error {
+func (s *captureSender) Send(_ context.Context, b []observation.Observation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.obs = append(s.obs, b...)
 	return nil
 }
 
-func (s *captureSender) all() []Observation {
+func (s *captureSender) all() []observation.Observation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Observation(nil), s.obs...)
+	return append([]observation.Observation(nil), s.obs...)
 }
 
 func mllpDial(addr string) (*mllp.Client, error) { return mllp.Dial(context.Background(), addr, nil) }

@@ -20,6 +20,7 @@ import (
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
 	"github.com/medcmdb/medcmdb/internal/lograte"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // HL7Options are the collaborators of an HL7 listener.
@@ -77,7 +78,7 @@ func NewHL7Listener(cfg *Config, emit Emitter, opts HL7Options) (*HL7Listener, e
 	l := &HL7Listener{
 		cfg: cfg, metrics: m, log: log, now: now,
 		ackPrefix: "A" + hex.EncodeToString(b),
-		tracker:   newHL7Tracker(cfg, newIDSource(cfg.Name), emit, m, base, now),
+		tracker:   newHL7Tracker(cfg, observation.NewIDs(cfg.Name), emit, m, base, now),
 		parsers:   sync.Pool{New: func() any { return new(hl7.Message) }},
 		logs:      lograte.New(log, lograte.DefaultInterval, lograte.Options{}),
 	}

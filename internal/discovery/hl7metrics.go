@@ -5,6 +5,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
 	"github.com/medcmdb/medcmdb/internal/discovery/mllp"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Label values of medcmdb_hl7_messages_total: a fixed set, so a sender cannot grow
@@ -40,7 +41,7 @@ func newHL7Metrics(reg prometheus.Registerer) *hl7Metrics {
 			m.messages[i][j] = m.vec.WithLabelValues(t, a)
 		}
 	}
-	for _, s := range []State{StateUp, StateDown, StateDegraded} {
+	for _, s := range []observation.State{observation.StateUp, observation.StateDown, observation.StateDegraded} {
 		m.tracked.WithLabelValues(string(s))
 	}
 	if reg != nil {
@@ -79,7 +80,7 @@ func (m *hl7Metrics) message(typ, ack string) {
 
 func (m *hl7Metrics) heartbeatLost() { m.lost.Inc() }
 
-func (m *hl7Metrics) setTracked(counts map[State]int) {
+func (m *hl7Metrics) setTracked(counts map[observation.State]int) {
 	for s, n := range counts {
 		m.tracked.WithLabelValues(string(s)).Set(float64(n))
 	}

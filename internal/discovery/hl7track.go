@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
-
-// CondBatteryLow is raised when a device's own report (MEM-DMC) says its battery is
-// low or failing.
-const CondBatteryLow = "device.battery_low"
 
 // maxHL7Entities bounds how many devices and senders are tracked, so a sender that
 // invents a new identity per message cannot exhaust memory.
@@ -25,8 +22,8 @@ const minLearnedTimeout = 5 * time.Second
 // hl7Entity is one device or sending application seen over HL7.
 type hl7Entity struct {
 	key       string
-	id        Identity
-	loc       Location
+	id        observation.Identity
+	loc       observation.Location
 	via       string // sending application it reports through, when not itself
 	patient   *bool
 	lastSeen  time.Time
@@ -46,7 +43,7 @@ type hl7Entity struct {
 // condition set) and recovery on the next message, and a periodic refresh.
 type HL7Tracker struct {
 	cfg     *Config
-	ids     *idSource
+	ids     *observation.IDs
 	emit    Emitter
 	log     *slog.Logger
 	metrics *hl7Metrics
@@ -58,14 +55,14 @@ type HL7Tracker struct {
 	key      []byte
 }
 
-func newHL7Tracker(cfg *Config, ids *idSource, emit Emitter, m *hl7Metrics, log *slog.Logger, now func() time.Time) *HL7Tracker {
+func newHL7Tracker(cfg *Config, ids *observation.IDs, emit Emitter, m *hl7Metrics, log *slog.Logger, now func() time.Time) *HL7Tracker {
 	return &HL7Tracker{cfg: cfg, ids: ids, emit: emit, metrics: m, now: now,
 		log: log.With("component", "hl7-heartbeat"), entities: map[string]*hl7Entity{}}
 }
 
 // Seen records one message's report at time at.
 func (t *HL7Tracker) Seen(r *hl7.Report, at time.Time) {
-	var out []Observation
+	var out []observation.Observation
 	t.mu.Lock()
 	senderSeen := false
 	for i := range r.Devices {
@@ -89,7 +86,7 @@ func (t *HL7Tracker) Seen(r *hl7.Report, at time.Time) {
 }
 
 // seenDevice updates one entity (t.mu held) and returns the observations to send.
-func (t *HL7Tracker) seenDevice(r *hl7.Report, d *hl7.Device, idx int, at time.Time) ([]Observation, bool) {
+func (t *HL7Tracker) seenDevice(r *hl7.Report, d *hl7.Device, idx int, at time.Time) ([]observation.Observation, bool) {
 	// The key is built in a reused buffer: looking up a known device allocates nothing.
 	switch {
 	case d.EUI64 != "":
@@ -127,7 +124,7 @@ func (t *HL7Tracker) seenDevice(r *hl7.Report, d *hl7.Device, idx int, at time.T
 	gateway := d.Sender && d.Class == "" && len(r.Devices) > 1
 	changed := t.merge(e, r, d, gateway)
 
-	var out []Observation
+	var out []observation.Observation
 	for _, a := range r.Alarms {
 		if a.Device != idx {
 			continue
@@ -145,8 +142,8 @@ func (t *HL7Tracker) seenDevice(r *hl7.Report, d *hl7.Device, idx int, at time.T
 				changed = true
 			}
 		case hl7.AlarmPoint:
-			ev := t.observation(e, KindEvent, at)
-			ev.Condition, ev.Conditions, ev.Detail, ev.State = CondTechnicalAlarm, nil, a.Key, StateDegraded
+			ev := t.observation(e, observation.KindEvent, at)
+			ev.Condition, ev.Conditions, ev.Detail, ev.State = observation.CondTechnicalAlarm, nil, a.Key, observation.StateDegraded
 			out = append(out, ev)
 		}
 	}
@@ -158,10 +155,10 @@ func (t *HL7Tracker) seenDevice(r *hl7.Report, d *hl7.Device, idx int, at time.T
 	switch {
 	case !e.announced:
 		e.announced = true
-		out = append([]Observation{t.observation(e, KindDiscovered, at)}, out...)
+		out = append([]observation.Observation{t.observation(e, observation.KindDiscovered, at)}, out...)
 		e.reported = at
 	case changed:
-		out = append([]Observation{t.observation(e, KindChange, at)}, out...)
+		out = append([]observation.Observation{t.observation(e, observation.KindChange, at)}, out...)
 		e.reported = at
 	}
 	return out, true
@@ -229,7 +226,7 @@ func (t *HL7Tracker) timeout(e *hl7Entity) time.Duration {
 		return d
 	}
 	if t.cfg.HL7.LearnHeartbeat && e.samples >= 5 {
-		return min(max(3*e.ewma, minLearnedTimeout), MaxObservationTTL)
+		return min(max(3*e.ewma, minLearnedTimeout), observation.MaxObservationTTL)
 	}
 	return t.cfg.HL7.HeartbeatTimeout
 }
@@ -237,8 +234,8 @@ func (t *HL7Tracker) timeout(e *hl7Entity) time.Duration {
 // Check raises heartbeat loss for every overdue entity and refreshes the others that
 // were not reported for a refresh interval. Run calls it twice a second.
 func (t *HL7Tracker) Check(now time.Time) {
-	var out []Observation
-	counts := map[State]int{StateUp: 0, StateDown: 0, StateDegraded: 0}
+	var out []observation.Observation
+	counts := map[observation.State]int{observation.StateUp: 0, observation.StateDown: 0, observation.StateDegraded: 0}
 	t.mu.Lock()
 	for _, e := range t.entities {
 		if !e.lost && now.Sub(e.lastSeen) > t.timeout(e) {
@@ -246,10 +243,10 @@ func (t *HL7Tracker) Check(now time.Time) {
 			t.log.Warn("hl7 heartbeat lost", "device", e.key, "class", e.id.Class,
 				"silent_for", now.Sub(e.lastSeen).Round(time.Second), "timeout", t.timeout(e))
 			t.metrics.heartbeatLost()
-			out = append(out, t.observation(e, KindChange, now))
+			out = append(out, t.observation(e, observation.KindChange, now))
 			e.reported = now
 		} else if now.Sub(e.reported) >= t.cfg.Refresh {
-			out = append(out, t.observation(e, KindRefresh, now))
+			out = append(out, t.observation(e, observation.KindRefresh, now))
 			e.reported = now
 		}
 		counts[e.state()]++
@@ -285,37 +282,37 @@ func (t *HL7Tracker) Len() int {
 func (e *hl7Entity) conditions() []string {
 	c := []string{}
 	if len(e.alarms) > 0 {
-		c = append(c, CondTechnicalAlarm)
+		c = append(c, observation.CondTechnicalAlarm)
 	}
 	if e.battery {
-		c = append(c, CondBatteryLow)
+		c = append(c, observation.CondBatteryLow)
 	}
 	if e.selfTest {
-		c = append(c, CondSelfTestFailed)
+		c = append(c, observation.CondSelfTestFailed)
 	}
 	if e.lost {
-		c = append(c, CondHL7HeartbeatLost)
+		c = append(c, observation.CondHL7HeartbeatLost)
 	}
 	slices.Sort(c)
 	return c
 }
 
-func (e *hl7Entity) state() State {
+func (e *hl7Entity) state() observation.State {
 	switch {
 	case e.lost:
-		return StateDown
+		return observation.StateDown
 	case len(e.alarms) > 0 || e.battery || e.selfTest:
-		return StateDegraded
+		return observation.StateDegraded
 	}
-	return StateUp
+	return observation.StateUp
 }
 
 // observation builds the full-state observation of an entity (t.mu held).
-func (t *HL7Tracker) observation(e *hl7Entity, kind Kind, at time.Time) Observation {
-	o := Observation{
-		ID: t.ids.next(), Collector: t.cfg.Name, Site: t.cfg.Site,
+func (t *HL7Tracker) observation(e *hl7Entity, kind observation.Kind, at time.Time) observation.Observation {
+	o := observation.Observation{
+		ID: t.ids.Next(), Collector: t.cfg.Name, Site: t.cfg.Site,
 		ObservedAt: at, ValidUntil: at.Add(3 * t.cfg.Refresh),
-		Source: SourceHL7, Kind: kind, Identity: e.id,
+		Source: observation.SourceHL7, Kind: kind, Identity: e.id,
 		State: e.state(), Conditions: e.conditions(),
 	}
 	if !e.loc.IsZero() {
@@ -323,7 +320,7 @@ func (t *HL7Tracker) observation(e *hl7Entity, kind Kind, at time.Time) Observat
 		o.Location = &loc
 	}
 	if e.via != "" {
-		o.Neighbors = []Neighbor{{Kind: "REPORTS_THROUGH", HL7App: e.via}}
+		o.Neighbors = []observation.Neighbor{{Kind: "REPORTS_THROUGH", HL7App: e.via}}
 	}
 	if e.patient != nil {
 		v := *e.patient
@@ -331,7 +328,7 @@ func (t *HL7Tracker) observation(e *hl7Entity, kind Kind, at time.Time) Observat
 	}
 	switch {
 	case e.lost:
-		o.Condition = CondHL7HeartbeatLost
+		o.Condition = observation.CondHL7HeartbeatLost
 		o.Detail = "no HL7 message for " + t.timeout(e).String()
 	case len(o.Conditions) > 0:
 		o.Condition = o.Conditions[0]
@@ -343,12 +340,12 @@ func (t *HL7Tracker) observation(e *hl7Entity, kind Kind, at time.Time) Observat
 }
 
 // sameHL7Identity compares the identity fields HL7 sets (it never sets MACs).
-func sameHL7Identity(a, b Identity) bool {
+func sameHL7Identity(a, b observation.Identity) bool {
 	type plain struct {
 		EUI64, Manufacturer, Model, Serial, SysName, SysObjectID, SysDescr string
 		Firmware, Software, MDCCode, Class, HL7App                         string
 	}
-	p := func(i Identity) plain {
+	p := func(i observation.Identity) plain {
 		return plain{i.EUI64, i.Manufacturer, i.Model, i.Serial, i.SysName, i.SysObjectID, i.SysDescr,
 			i.Firmware, i.Software, i.MDCCode, i.Class, i.HL7App}
 	}

@@ -10,11 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/medcmdb/medcmdb/internal/discovery/hl7/hl7test"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 var t0 = time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC)
 
-func conds(o Observation) string { return strings.Join(o.Conditions, ",") }
+func conds(o observation.Observation) string { return strings.Join(o.Conditions, ",") }
 
 func TestHL7DeviceIdentityObservation(t *testing.T) {
 	clock := &fakeClock{t: t0}
@@ -27,15 +28,15 @@ func TestHL7DeviceIdentityObservation(t *testing.T) {
 		t.Fatalf("observations %+v, want one", obs)
 	}
 	o := obs[0]
-	want := Identity{EUI64: "0012A1FFFE001234", Manufacturer: "Acme Infusion", Model: "AI-500", Serial: "SN-0042",
+	want := observation.Identity{EUI64: "0012A1FFFE001234", Manufacturer: "Acme Infusion", Model: "AI-500", Serial: "SN-0042",
 		Software: "3.1.4", Firmware: "fw-7.2", MDCCode: "69985", Class: "INFUSION_PUMP", HL7App: "PUMP01^0012A1FFFE001234^EUI-64"}
 	if !sameHL7Identity(o.Identity, want) {
 		t.Errorf("identity\n%+v\nwant\n%+v", o.Identity, want)
 	}
-	if o.Kind != KindDiscovered || o.Source != SourceHL7 || o.State != StateUp || o.Conditions == nil || len(o.Conditions) != 0 {
+	if o.Kind != observation.KindDiscovered || o.Source != observation.SourceHL7 || o.State != observation.StateUp || o.Conditions == nil || len(o.Conditions) != 0 {
 		t.Errorf("observation %+v", o)
 	}
-	if o.Location == nil || *o.Location != (Location{Unit: "ICU-3", Room: "301", Bed: "B"}) {
+	if o.Location == nil || *o.Location != (observation.Location{Unit: "ICU-3", Room: "301", Bed: "B"}) {
 		t.Errorf("location %+v", o.Location)
 	}
 	if o.PatientConnected == nil || !*o.PatientConnected {
@@ -58,7 +59,7 @@ func TestHL7DeviceIdentityObservation(t *testing.T) {
 	p2 := pump
 	p2.Firmware = "fw-7.3"
 	send(t, c, p2.PCD01("id-4"))
-	if o := e.rec.wait(t, 1)[0]; o.Kind != KindChange || o.Identity.Firmware != "fw-7.3" {
+	if o := e.rec.wait(t, 1)[0]; o.Kind != observation.KindChange || o.Identity.Firmware != "fw-7.3" {
 		t.Fatalf("after a firmware change: %+v", o)
 	}
 }
@@ -80,16 +81,16 @@ func TestHL7GatewayDevices(t *testing.T) {
 		t.Fatalf("ack %+v", a)
 	}
 	obs := e.rec.wait(t, 3)
-	byClass := map[string]Observation{}
+	byClass := map[string]observation.Observation{}
 	for _, o := range obs {
 		byClass[o.Identity.Class] = o
 	}
 	mon, vent, gw := byClass["PATIENT_MONITOR"], byClass["VENTILATOR"], byClass["HL7_GATEWAY"]
-	if mon.Identity.EUI64 != "00095BFFFE0A0001" || mon.Identity.HL7App != "" || mon.State != StateUp ||
-		len(mon.Neighbors) != 1 || mon.Neighbors[0] != (Neighbor{Kind: "REPORTS_THROUGH", HL7App: "GW7"}) {
+	if mon.Identity.EUI64 != "00095BFFFE0A0001" || mon.Identity.HL7App != "" || mon.State != observation.StateUp ||
+		len(mon.Neighbors) != 1 || mon.Neighbors[0] != (observation.Neighbor{Kind: "REPORTS_THROUGH", HL7App: "GW7"}) {
 		t.Errorf("monitor %+v", mon)
 	}
-	if vent.Identity.EUI64 != "00095BFFFE0B0002" || vent.State != StateDegraded || conds(vent) != CondSelfTestFailed {
+	if vent.Identity.EUI64 != "00095BFFFE0B0002" || vent.State != observation.StateDegraded || conds(vent) != observation.CondSelfTestFailed {
 		t.Errorf("ventilator %+v", vent)
 	}
 	if gw.Identity.HL7App != "GW7" || gw.Location != nil || gw.PatientConnected != nil {
@@ -111,16 +112,16 @@ func TestHL7TechnicalAlarms(t *testing.T) {
 	occl := "196940^MDC_EVT_FLUID_LINE_OCCL"
 	steps := []struct {
 		msg   []byte
-		kind  Kind
-		state State
+		kind  observation.Kind
+		state observation.State
 		conds string
 		none  bool
 	}{
-		{msg: pump.PCD04("a1", occl, "start", "ST"), kind: KindChange, state: StateDegraded, conds: CondTechnicalAlarm},
+		{msg: pump.PCD04("a1", occl, "start", "ST"), kind: observation.KindChange, state: observation.StateDegraded, conds: observation.CondTechnicalAlarm},
 		{msg: pump.PCD04("a2", occl, "continue", "ST"), none: true},
 		{msg: pump.PCD04("a3", "196648^MDC_EVT_HI", "start", "SP"), none: true}, // physiological: ignored
-		{msg: pump.PCD04("a4", occl, "end", "ST"), kind: KindChange, state: StateUp, conds: ""},
-		{msg: pump.PCD04("a5", "196888^MDC_EVT_BATT_LO", "tpoint", "ST"), kind: KindEvent, state: StateDegraded},
+		{msg: pump.PCD04("a4", occl, "end", "ST"), kind: observation.KindChange, state: observation.StateUp, conds: ""},
+		{msg: pump.PCD04("a5", "196888^MDC_EVT_BATT_LO", "tpoint", "ST"), kind: observation.KindEvent, state: observation.StateDegraded},
 	}
 	for i, s := range steps {
 		if a := send(t, c, s.msg); a.Code != "CA" {
@@ -137,8 +138,8 @@ func TestHL7TechnicalAlarms(t *testing.T) {
 		if o.Kind != s.kind || o.State != s.state {
 			t.Fatalf("step %d: %+v, want %s %s", i, o, s.kind, s.state)
 		}
-		if s.kind == KindEvent {
-			if o.Condition != CondTechnicalAlarm || o.Conditions != nil || o.Detail != "MDC_EVT_BATT_LO" {
+		if s.kind == observation.KindEvent {
+			if o.Condition != observation.CondTechnicalAlarm || o.Conditions != nil || o.Detail != "MDC_EVT_BATT_LO" {
 				t.Fatalf("step %d: event %+v", i, o)
 			}
 		} else if conds(o) != s.conds {
@@ -170,8 +171,8 @@ func TestHL7HeartbeatLossAndRecovery(t *testing.T) {
 	}
 	tr.Check(t0.Add(21 * time.Second))
 	lost := e.rec.take()
-	if len(lost) != 1 || lost[0].Identity.EUI64 != vent.EUI64 || lost[0].State != StateDown ||
-		lost[0].Condition != CondHL7HeartbeatLost || conds(lost[0]) != CondHL7HeartbeatLost {
+	if len(lost) != 1 || lost[0].Identity.EUI64 != vent.EUI64 || lost[0].State != observation.StateDown ||
+		lost[0].Condition != observation.CondHL7HeartbeatLost || conds(lost[0]) != observation.CondHL7HeartbeatLost {
 		t.Fatalf("ventilator loss: %+v", lost)
 	}
 	tr.Check(t0.Add(22 * time.Second))
@@ -181,15 +182,15 @@ func TestHL7HeartbeatLossAndRecovery(t *testing.T) {
 	// The pump goes silent too; its loss keeps the technical alarm in the full set.
 	tr.Check(t0.Add(3*time.Minute + time.Second))
 	lost = e.rec.take()
-	if len(lost) != 1 || lost[0].Identity.EUI64 != pump.EUI64 || lost[0].State != StateDown ||
-		conds(lost[0]) != CondTechnicalAlarm+","+CondHL7HeartbeatLost {
+	if len(lost) != 1 || lost[0].Identity.EUI64 != pump.EUI64 || lost[0].State != observation.StateDown ||
+		conds(lost[0]) != observation.CondTechnicalAlarm+","+observation.CondHL7HeartbeatLost {
 		t.Fatalf("pump loss: %+v", lost)
 	}
 	// The next message of any type recovers it.
 	clock.Add(4 * time.Minute)
 	send(t, c, vent.Heartbeat("v2"))
 	rec := e.rec.wait(t, 1)
-	if rec[0].Identity.EUI64 != vent.EUI64 || rec[0].State != StateUp || conds(rec[0]) != "" || rec[0].Kind != KindChange {
+	if rec[0].Identity.EUI64 != vent.EUI64 || rec[0].State != observation.StateUp || conds(rec[0]) != "" || rec[0].Kind != observation.KindChange {
 		t.Fatalf("recovery: %+v", rec)
 	}
 	if n := testutil.ToFloat64(e.l.metrics.lost); n != 2 {
@@ -219,7 +220,7 @@ func TestHL7HeartbeatLearnedInterval(t *testing.T) {
 		t.Fatalf("lost before three learned intervals: %+v", got)
 	}
 	e.l.Tracker().Check(last.Add(31 * time.Second))
-	if got := e.rec.take(); len(got) != 1 || got[0].State != StateDown {
+	if got := e.rec.take(); len(got) != 1 || got[0].State != observation.StateDown {
 		t.Fatalf("after three learned 10 s intervals: %+v, want heartbeat lost", got)
 	}
 }
@@ -239,7 +240,7 @@ func TestHL7RefreshKeepsDevicesKnown(t *testing.T) {
 	}
 	e.l.Tracker().Check(t0.Add(61 * time.Second))
 	got := e.rec.take()
-	if len(got) != 1 || got[0].Kind != KindRefresh || got[0].State != StateUp || !got[0].ValidUntil.After(t0.Add(61*time.Second)) {
+	if len(got) != 1 || got[0].Kind != observation.KindRefresh || got[0].State != observation.StateUp || !got[0].ValidUntil.After(t0.Add(61*time.Second)) {
 		t.Fatalf("refresh %+v", got)
 	}
 }
@@ -259,10 +260,10 @@ func TestHL7HeartbeatRealTime(t *testing.T) {
 	last := time.Now()
 	e.rec.wait(t, 1)
 	deadline := last.Add(cfg.HL7.HeartbeatTimeout + 2*time.Second)
-	var lost *Observation
+	var lost *observation.Observation
 	for lost == nil && time.Now().Before(deadline.Add(time.Second)) {
 		for _, o := range e.rec.take() {
-			if o.State == StateDown {
+			if o.State == observation.StateDown {
 				lost = &o
 				break
 			}
@@ -276,7 +277,7 @@ func TestHL7HeartbeatRealTime(t *testing.T) {
 		t.Fatalf("loss observed %s after the last message, want within timeout + 2s (%s)", took, cfg.HL7.HeartbeatTimeout+2*time.Second)
 	}
 	send(t, c, dev.Heartbeat("rt2"))
-	if o := e.rec.wait(t, 1)[0]; o.State != StateUp || !slices.Equal(o.Conditions, []string{}) {
+	if o := e.rec.wait(t, 1)[0]; o.State != observation.StateUp || !slices.Equal(o.Conditions, []string{}) {
 		t.Fatalf("recovery %+v", o)
 	}
 }
@@ -311,7 +312,7 @@ func TestCollectorRunsHL7Listener(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, o := range snd.all() {
-			if o.Source == SourceHL7 && o.Identity.EUI64 == hl7test.Pump.EUI64 {
+			if o.Source == observation.SourceHL7 && o.Identity.EUI64 == hl7test.Pump.EUI64 {
 				return
 			}
 		}

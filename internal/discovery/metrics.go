@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // collectorMetrics are the collector's own Prometheus metrics, registered on an
@@ -109,13 +111,13 @@ func newCollectorMetrics(reg prometheus.Registerer) *collectorMetrics {
 	for _, k := range []string{"sent", "retry"} {
 		m.packets.WithLabelValues(k)
 	}
-	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent, "rejected"} {
+	for _, k := range []observation.Kind{observation.KindDiscovered, observation.KindChange, observation.KindRefresh, observation.KindEvent, "rejected"} {
 		m.dropped.WithLabelValues(string(k))
 	}
-	for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent} {
+	for _, k := range []observation.Kind{observation.KindDiscovered, observation.KindChange, observation.KindRefresh, observation.KindEvent} {
 		m.emitted.WithLabelValues(string(k))
 	}
-	for _, s := range []State{StateUp, StateDown, StateDegraded} {
+	for _, s := range []observation.State{observation.StateUp, observation.StateDown, observation.StateDegraded} {
 		m.tracked.WithLabelValues(string(s))
 	}
 	for _, r := range []string{"success", "failure"} {
@@ -161,13 +163,13 @@ func (m *collectorMetrics) spoolDropped(kind string) {
 	m.dropped.WithLabelValues(kind).Inc()
 }
 
-func (m *collectorMetrics) setTracked(counts map[State]int) {
+func (m *collectorMetrics) setTracked(counts map[observation.State]int) {
 	for s, n := range counts {
 		m.tracked.WithLabelValues(string(s)).Set(float64(n))
 	}
 }
 
-func (m *collectorMetrics) emit(kind Kind) { m.emitted.WithLabelValues(string(kind)).Inc() }
+func (m *collectorMetrics) emit(kind observation.Kind) { m.emitted.WithLabelValues(string(kind)).Inc() }
 
 func (m *collectorMetrics) deliveredN(n int) { m.delivered.Add(float64(n)) }
 

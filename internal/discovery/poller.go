@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Emitter receives observations; the reporter implements it.
 type Emitter interface {
-	Emit(Observation)
+	Emit(observation.Observation)
 }
 
 // Lanes keep failing devices away from healthy ones, so a thousand dead devices
@@ -38,7 +40,7 @@ const (
 type credGroup struct {
 	creds    []*Credential
 	wire     []*credWire // pre-encoded requests, nil for v3
-	location Location
+	location observation.Location
 	clinical bool // the range is marked clinical
 }
 
@@ -54,8 +56,8 @@ type device struct {
 	busy  bool // an inventory read is running
 	slow  bool // answers only after snmp.fast_timeout: polled in the suspect lane
 
-	state    State // reachability: UP or DOWN
-	reported State // state last counted (UP, DEGRADED or DOWN)
+	state    observation.State // reachability: UP or DOWN
+	reported observation.State // state last counted (UP, DEGRADED or DOWN)
 	failures uint32
 	upsLeft  int32 // UPS minutes remaining, -1 when unknown
 	index    int32 // heap index, -1 while being polled
@@ -77,7 +79,7 @@ type device struct {
 // and turns results into observations: on discovery, on change, and as refreshes.
 type Poller struct {
 	cfg      *Config
-	ids      *idSource
+	ids      *observation.IDs
 	emit     Emitter
 	log      *slog.Logger
 	metrics  *collectorMetrics
@@ -86,7 +88,7 @@ type Poller struct {
 
 	mu      sync.Mutex
 	devices map[netip.AddrPort]*device
-	counts  map[State]int
+	counts  map[observation.State]int
 	lanes   [numLanes]lane
 	groups  map[string]*credGroup
 	fps     map[string]*Fingerprint // interned by sysObjectID + sysDescr
@@ -100,7 +102,7 @@ type lane struct {
 	workers int
 }
 
-func newPoller(cfg *Config, ids *idSource, emit Emitter, m *collectorMetrics, log *slog.Logger) *Poller {
+func newPoller(cfg *Config, ids *observation.IDs, emit Emitter, m *collectorMetrics, log *slog.Logger) *Poller {
 	p := &Poller{
 		cfg:     cfg,
 		ids:     ids,
@@ -109,7 +111,7 @@ func newPoller(cfg *Config, ids *idSource, emit Emitter, m *collectorMetrics, lo
 		metrics: m,
 		now:     time.Now,
 		devices: map[netip.AddrPort]*device{},
-		counts:  map[State]int{StateUp: 0, StateDown: 0, StateDegraded: 0},
+		counts:  map[observation.State]int{observation.StateUp: 0, observation.StateDown: 0, observation.StateDegraded: 0},
 		groups:  map[string]*credGroup{},
 		fps:     map[string]*Fingerprint{},
 		topo:    newTopology(),
@@ -130,12 +132,12 @@ type Found struct {
 	Cred     *Credential
 	Creds    []*Credential // the range's ordered list, for fallback
 	Sys      SystemInfo
-	Location Location
+	Location observation.Location
 	Clinical bool // found on a range marked clinical
 }
 
 // group interns the credential list and location of a range (p.mu held).
-func (p *Poller) group(creds []*Credential, loc Location, clinical bool) *credGroup {
+func (p *Poller) group(creds []*Credential, loc observation.Location, clinical bool) *credGroup {
 	var sb strings.Builder
 	for _, c := range creds {
 		sb.WriteString(c.Name)
@@ -195,7 +197,7 @@ func (p *Poller) Add(f Found) {
 		p.mu.Unlock()
 		return
 	}
-	d = &device{addr: ap, grp: grp, cred: uint8(idx), state: StateUp, reported: StateUp, index: -1, upsLeft: -1}
+	d = &device{addr: ap, grp: grp, cred: uint8(idx), state: observation.StateUp, reported: observation.StateUp, index: -1, upsLeft: -1}
 	d.sys = f.Sys
 	d.fp = p.fingerprint(f.Sys)
 	d.lastUpTime = f.Sys.UpTime
@@ -203,9 +205,9 @@ func (p *Poller) Add(f Found) {
 	d.next = now.Add(p.offset(ap)).UnixNano()
 	p.devices[ap] = d
 	heap.Push(&p.lanes[laneLive].queue, d)
-	p.counts[StateUp]++
+	p.counts[observation.StateUp]++
 	p.metrics.setTracked(p.counts)
-	obs := p.observation(d, KindDiscovered, SourceSNMPSweep, now)
+	obs := p.observation(d, observation.KindDiscovered, observation.SourceSNMPSweep, now)
 	p.mu.Unlock()
 	p.emit.Emit(obs)
 	p.signal(laneLive)
@@ -357,7 +359,7 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 	start := p.now()
 	p.metrics.pollStarted(time.Duration(start.UnixNano()-j.due), p.lateAfter())
 	p.mu.Lock()
-	grp, first, failures, down := d.grp, int(d.cred), d.failures, d.state == StateDown
+	grp, first, failures, down := d.grp, int(d.cred), d.failures, d.state == observation.StateDown
 	ups := d.isUPS()
 	fast := int(d.lane) == laneLive
 	p.mu.Unlock()
@@ -434,9 +436,9 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 	// a dead one backs off.
 	next := start.Add(p.cfg.SNMP.PollInterval)
 	switch {
-	case d.failures > 0 && d.state != StateDown:
+	case d.failures > 0 && d.state != observation.StateDown:
 		next = now.Add(p.confirmDelay())
-	case d.state == StateDown:
+	case d.state == observation.StateDown:
 		next = start.Add(p.backoff(d.failures))
 	}
 	if next.Before(now) {
@@ -445,7 +447,7 @@ func (p *Poller) poll(ctx context.Context, c *agentClient, j pollJob) {
 	d.next = next.UnixNano()
 	l := laneLive
 	switch {
-	case d.state == StateDown:
+	case d.state == observation.StateDown:
 		l = laneDead
 	case d.failures > 0 || d.slow:
 		l = laneSuspect
@@ -479,7 +481,7 @@ func (p *Poller) confirmUpstream(d *device, now time.Time) {
 		return
 	}
 	up := d.inv.upstream
-	if up == nil || up == d || up.state != StateUp || up.failures > 0 || up.lastOK >= d.failingSince {
+	if up == nil || up == d || up.state != observation.StateUp || up.failures > 0 || up.lastOK >= d.failingSince {
 		return
 	}
 	if up.index < 0 || int(up.lane) != laneLive || up.next <= now.UnixNano() {
@@ -498,7 +500,7 @@ func (p *Poller) upstreamAnswered(d *device) *time.Time {
 		return nil
 	}
 	up := d.inv.upstream
-	if up.state != StateUp || up.failures > 0 || up.lastOK < d.failingSince {
+	if up.state != observation.StateUp || up.failures > 0 || up.lastOK < d.failingSince {
 		return nil
 	}
 	t := time.Unix(0, up.lastOK).UTC()
@@ -544,22 +546,22 @@ func (p *Poller) sessionParams() SessionParams {
 const uptimeWrap = time.Duration(1<<32-1)*10*time.Millisecond - 24*time.Hour
 
 // record applies a poll result to the device (p.mu held) and returns what to report.
-func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []Observation {
-	var out []Observation
+func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []observation.Observation {
+	var out []observation.Observation
 	if err != nil {
 		d.failures++
-		if d.failures >= uint32(p.cfg.SNMP.DownAfter) && d.state != StateDown {
-			d.state = StateDown
+		if d.failures >= uint32(p.cfg.SNMP.DownAfter) && d.state != observation.StateDown {
+			d.state = observation.StateDown
 			p.log.Info("device down", "target", d.addr.String(), "name", d.sys.Name, "failures", d.failures, "err", err)
 			p.setReported(d)
-			o := p.observation(d, KindChange, SourceSNMPPoll, now)
+			o := p.observation(d, observation.KindChange, observation.SourceSNMPPoll, now)
 			o.UpstreamAnsweredAt = p.upstreamAnswered(d)
 			out = append(out, o)
 			d.lastReported = now.UnixNano()
 		}
 	} else {
 		sys := res.sys
-		wasDown := d.state != StateUp
+		wasDown := d.state != observation.StateUp
 		identityChanged := sys.Name != d.sys.Name || sys.Descr != d.sys.Descr || sys.ObjectID != d.sys.ObjectID || sys.Location != d.sys.Location
 		rebooted := d.lastUpTime > 0 && sys.UpTime < d.lastUpTime && !wasDown && d.lastUpTime < uptimeWrap
 		d.failures = 0
@@ -571,7 +573,7 @@ func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []O
 		}
 		d.sys.UpTime = sys.UpTime
 		d.lastUpTime = sys.UpTime
-		d.state = StateUp
+		d.state = observation.StateUp
 		condsBefore := d.conds
 		if res.ups.Known {
 			d.conds = d.conds.with(condOnBattery, res.ups.OnBattery).with(condBatteryLow, res.ups.BatteryLow)
@@ -581,8 +583,8 @@ func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []O
 		}
 		p.setReported(d)
 		if rebooted {
-			ev := p.observation(d, KindEvent, SourceSNMPPoll, now)
-			ev.Condition = CondDeviceRebooted
+			ev := p.observation(d, observation.KindEvent, observation.SourceSNMPPoll, now)
+			ev.Condition = observation.CondDeviceRebooted
 			ev.Conditions = nil
 			ev.Detail = "sysUpTime decreased"
 			out = append(out, ev)
@@ -593,12 +595,12 @@ func (p *Poller) record(d *device, res pollResult, err error, now time.Time) []O
 			if wasDown {
 				p.log.Info("device up", "target", d.addr.String(), "name", sys.Name)
 			}
-			out = append(out, p.observation(d, KindChange, SourceSNMPPoll, now))
+			out = append(out, p.observation(d, observation.KindChange, observation.SourceSNMPPoll, now))
 			d.lastReported = now.UnixNano()
 		}
 	}
 	if now.UnixNano()-d.lastReported >= int64(p.cfg.Refresh) {
-		out = append(out, p.observation(d, KindRefresh, SourceSNMPPoll, now))
+		out = append(out, p.observation(d, observation.KindRefresh, observation.SourceSNMPPoll, now))
 		d.lastReported = now.UnixNano()
 	}
 	return out

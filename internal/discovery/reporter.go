@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/lograte"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Sender delivers one batch of observations to the cmdb. An error means nothing in the
 // batch may be assumed applied; the reporter sends it again (ids make that safe).
 type Sender interface {
-	Send(ctx context.Context, batch []Observation) error
+	Send(ctx context.Context, batch []observation.Observation) error
 }
 
 // Reporter queues observations in order and sends them in batches: when a batch is
@@ -54,7 +55,7 @@ type Reporter struct {
 	spoolLogs *lograte.Limiter
 
 	mu         sync.Mutex
-	queue      []Observation
+	queue      []observation.Observation
 	persisting int // observations taken from queue by persist, not yet in the spool
 	dropped    uint64
 	kick       chan struct{}
@@ -73,7 +74,7 @@ func newReporter(s Sender, batch int, interval time.Duration, max int, m *collec
 }
 
 // Emit queues one observation. It never blocks the caller on the network.
-func (r *Reporter) Emit(o Observation) {
+func (r *Reporter) Emit(o observation.Observation) {
 	r.metrics.emit(o.Kind)
 	r.mu.Lock()
 	r.queue = append(r.queue, o)
@@ -97,7 +98,7 @@ func (r *Reporter) Emit(o Observation) {
 func (r *Reporter) dropOne() {
 	victim := 0
 	for i, o := range r.queue {
-		if o.Kind == KindRefresh {
+		if o.Kind == observation.KindRefresh {
 			victim = i
 			break
 		}
@@ -290,7 +291,7 @@ func (r *Reporter) flushOne(ctx context.Context) flushResult {
 		r.mu.Unlock()
 		return flushIdle
 	}
-	batch := make([]Observation, n)
+	batch := make([]observation.Observation, n)
 	copy(batch, r.queue[:n])
 	r.mu.Unlock()
 
@@ -352,7 +353,7 @@ func (r *Reporter) flushSpool(ctx context.Context) flushResult {
 // deliver sends one batch. It reports success; a batch the cmdb refuses as a whole
 // with a client error is split to isolate the observation it cannot take, which is
 // then dropped with an error log, so one bad record never blocks everything behind it.
-func (r *Reporter) deliver(ctx context.Context, batch []Observation) bool {
+func (r *Reporter) deliver(ctx context.Context, batch []observation.Observation) bool {
 	err := r.send.Send(ctx, batch)
 	var rejected *RejectedError
 	if errors.As(err, &rejected) {

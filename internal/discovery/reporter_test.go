@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -22,7 +23,7 @@ type recordingSender struct {
 	got  []string
 }
 
-func (s *recordingSender) Send(_ context.Context, batch []Observation) error {
+func (s *recordingSender) Send(_ context.Context, batch []observation.Observation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.down {
@@ -62,7 +63,7 @@ func TestReporterSpoolsThroughOutageAndRestart(t *testing.T) {
 	}
 	r, cancel, done := start()
 	for _, id := range []string{"a", "b", "c", "poison-1", "d", "e"} {
-		o := spoolObs(0, KindChange)
+		o := spoolObs(0, observation.KindChange)
 		o.ID = id
 		r.Emit(o)
 	}
@@ -113,7 +114,7 @@ func TestReporterKeepsPaceWhileTheCMDBAnswers(t *testing.T) {
 		go func() { _ = r.Run(ctx); close(done) }()
 		var worst time.Duration
 		for i := range 150 {
-			o := spoolObs(0, KindRefresh)
+			o := spoolObs(0, observation.KindRefresh)
 			o.ID = "o" + strconv.Itoa(i)
 			r.Emit(o)
 			sent := time.Now()

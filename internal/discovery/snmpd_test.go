@@ -12,30 +12,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
 // sendRecorder is a Sender that keeps every observation the collector delivered.
 type sendRecorder struct {
 	mu  sync.Mutex
-	obs []Observation
+	obs []observation.Observation
 }
 
-func (r *sendRecorder) Send(_ context.Context, batch []Observation) error {
+func (r *sendRecorder) Send(_ context.Context, batch []observation.Observation) error {
 	r.mu.Lock()
 	r.obs = append(r.obs, batch...)
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *sendRecorder) all() []Observation {
+func (r *sendRecorder) all() []observation.Observation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.obs)
 }
 
 // waitFor waits until an observation satisfies f and returns it.
-func (r *sendRecorder) waitFor(t *testing.T, d time.Duration, what string, f func(Observation) bool) Observation {
+func (r *sendRecorder) waitFor(t *testing.T, d time.Duration, what string, f func(observation.Observation) bool) observation.Observation {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
@@ -51,7 +52,7 @@ func (r *sendRecorder) waitFor(t *testing.T, d time.Duration, what string, f fun
 		fmt.Fprintf(&sb, "  %s %s %s cond=%q conds=%v id=%+v detail=%q\n", o.Source, o.Kind, o.State, o.Condition, o.Conditions, o.Identity, o.Detail)
 	}
 	t.Fatalf("no observation %s within %s; got:\n%s", what, d, sb.String())
-	return Observation{}
+	return observation.Observation{}
 }
 
 // startCollector runs a collector on cfgYAML (cmdb settings are added) and returns
@@ -142,20 +143,20 @@ snmp:
     - {cidr: %s8/29, credentials: [wrong, v2], location: {unit: ICU-3, care_area: ICU}}
 `, port, net))
 
-	disc := rec.waitFor(t, 10*time.Second, "DISCOVERED", func(o Observation) bool { return o.Kind == KindDiscovered })
+	disc := rec.waitFor(t, 10*time.Second, "DISCOVERED", func(o observation.Observation) bool { return o.Kind == observation.KindDiscovered })
 	if disc.Identity.Class != "UPS" || disc.Identity.Manufacturer != "APC" || disc.Address.IP != agent.Addr {
 		t.Errorf("discovered: %+v at %+v", disc.Identity, disc.Address)
 	}
-	inv := rec.waitFor(t, 10*time.Second, "with ENTITY-MIB inventory", func(o Observation) bool {
+	inv := rec.waitFor(t, 10*time.Second, "with ENTITY-MIB inventory", func(o observation.Observation) bool {
 		return o.Identity.Serial == "3A1234X56789"
 	})
 	if inv.Identity.Firmware != "6.8.2" || inv.Identity.Model != "SMT1500RMI2U" || inv.Identity.Software != "sw-6.8.2" {
 		t.Errorf("inventory identity: %+v", inv.Identity)
 	}
-	onBatt := rec.waitFor(t, 10*time.Second, "ups.on_battery", func(o Observation) bool {
-		return slices.Contains(o.Conditions, CondUPSOnBattery)
+	onBatt := rec.waitFor(t, 10*time.Second, "ups.on_battery", func(o observation.Observation) bool {
+		return slices.Contains(o.Conditions, observation.CondUPSOnBattery)
 	})
-	if onBatt.State != StateDegraded || !strings.Contains(onBatt.Detail, "42 minutes") {
+	if onBatt.State != observation.StateDegraded || !strings.Contains(onBatt.Detail, "42 minutes") {
 		t.Errorf("on battery: state %s detail %q", onBatt.State, onBatt.Detail)
 	}
 
@@ -168,8 +169,8 @@ snmp:
 		"override .1.3.6.1.2.1.33.1.4.1.0 integer 5")
 	time.Sleep(200 * time.Millisecond)
 	snmpd.Start()
-	newer := func(f func(Observation) bool) func(Observation) bool {
-		return func(o Observation) bool {
+	newer := func(f func(observation.Observation) bool) func(observation.Observation) bool {
+		return func(o observation.Observation) bool {
 			for _, x := range rec.all()[before:] {
 				if x.ID == o.ID {
 					return f(o)
@@ -178,14 +179,14 @@ snmp:
 			return false
 		}
 	}
-	rec.waitFor(t, 10*time.Second, "device.rebooted", newer(func(o Observation) bool {
-		return o.Kind == KindEvent && o.Condition == CondDeviceRebooted
+	rec.waitFor(t, 10*time.Second, "device.rebooted", newer(func(o observation.Observation) bool {
+		return o.Kind == observation.KindEvent && o.Condition == observation.CondDeviceRebooted
 	}))
-	rec.waitFor(t, 10*time.Second, "firmware change", newer(func(o Observation) bool {
-		return o.Kind == KindChange && o.Identity.Firmware == "6.9.0"
+	rec.waitFor(t, 10*time.Second, "firmware change", newer(func(o observation.Observation) bool {
+		return o.Kind == observation.KindChange && o.Identity.Firmware == "6.9.0"
 	}))
-	rec.waitFor(t, 10*time.Second, "ups.battery_low", newer(func(o Observation) bool {
-		return slices.Contains(o.Conditions, CondUPSBatteryLow)
+	rec.waitFor(t, 10*time.Second, "ups.battery_low", newer(func(o observation.Observation) bool {
+		return slices.Contains(o.Conditions, observation.CondUPSBatteryLow)
 	}))
 
 	// The wrong credential was tried at discovery; the right one is remembered.
@@ -233,14 +234,14 @@ snmp:
 `, port, creds.String(), net))
 	for i, u := range users {
 		addr := fmt.Sprintf("%s%d", net, 21+i)
-		o := rec.waitFor(t, 15*time.Second, "discovery of "+u.user, func(o Observation) bool {
-			return o.Kind == KindDiscovered && o.Address.IP == addr
+		o := rec.waitFor(t, 15*time.Second, "discovery of "+u.user, func(o observation.Observation) bool {
+			return o.Kind == observation.KindDiscovered && o.Address.IP == addr
 		})
 		if o.Identity.SysName != "vent-"+u.user || o.Identity.Class != "VENTILATOR" || o.Identity.Model != "HAMILTON-C6" {
 			t.Errorf("%s: identity %+v", u.user, o.Identity)
 		}
 		snap, ok := c.Poller().Snapshot(fmt.Sprintf("%s:%d", addr, port))
-		if !ok || snap.Credential != u.user || snap.State != StateUp {
+		if !ok || snap.Credential != u.user || snap.State != observation.StateUp {
 			t.Errorf("%s: snapshot %+v", u.user, snap)
 		}
 	}
@@ -248,7 +249,7 @@ snmp:
 	time.Sleep(1500 * time.Millisecond)
 	for i := range users {
 		snap, _ := c.Poller().Snapshot(fmt.Sprintf("%s%d:%d", net, 21+i, port))
-		if snap.State != StateUp {
+		if snap.State != observation.StateUp {
 			t.Errorf("%s after polls: %s", users[i].user, snap.State)
 		}
 	}
@@ -289,20 +290,20 @@ snmp:
 	}
 	v2 := []string{"-v", "2c", "-c", "trap-community", dest, ""}
 	send(append(v2, "1.3.6.1.6.3.1.1.5.1")...)
-	rec.waitFor(t, 5*time.Second, "coldStart → device.rebooted", func(o Observation) bool {
-		return o.Source == SourceSNMPTrap && o.Kind == KindEvent && o.Condition == CondDeviceRebooted && o.Address.IP == "127.0.0.1"
+	rec.waitFor(t, 5*time.Second, "coldStart → device.rebooted", func(o observation.Observation) bool {
+		return o.Source == observation.SourceSNMPTrap && o.Kind == observation.KindEvent && o.Condition == observation.CondDeviceRebooted && o.Address.IP == "127.0.0.1"
 	})
 	send(append(v2, "1.3.6.1.2.1.33.2.1", "1.3.6.1.2.1.33.1.2.3.0", "i", "12")...)
-	rec.waitFor(t, 5*time.Second, "upsTrapOnBattery → ups.on_battery", func(o Observation) bool {
-		return o.Condition == CondUPSOnBattery && o.State == StateDegraded && o.Conditions == nil
+	rec.waitFor(t, 5*time.Second, "upsTrapOnBattery → ups.on_battery", func(o observation.Observation) bool {
+		return o.Condition == observation.CondUPSOnBattery && o.State == observation.StateDegraded && o.Conditions == nil
 	})
 	send(append(v2, "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7")...)
-	rec.waitFor(t, 5*time.Second, "linkDown on an unknown port → event", func(o Observation) bool {
-		return o.Kind == KindEvent && o.Condition == CondUnknownTrap && strings.Contains(o.Detail, "linkDown ifIndex 7")
+	rec.waitFor(t, 5*time.Second, "linkDown on an unknown port → event", func(o observation.Observation) bool {
+		return o.Kind == observation.KindEvent && o.Condition == observation.CondUnknownTrap && strings.Contains(o.Detail, "linkDown ifIndex 7")
 	})
 	send(append(v2, "1.3.6.1.4.1.99999.0.42", "1.3.6.1.4.1.99999.1.1", "s", "hello")...)
-	rec.waitFor(t, 5*time.Second, "unknown trap → snmp.trap event", func(o Observation) bool {
-		return o.Kind == KindEvent && o.Condition == CondUnknownTrap && strings.Contains(o.Detail, "1.3.6.1.4.1.99999.0.42")
+	rec.waitFor(t, 5*time.Second, "unknown trap → snmp.trap event", func(o observation.Observation) bool {
+		return o.Kind == observation.KindEvent && o.Condition == observation.CondUnknownTrap && strings.Contains(o.Detail, "1.3.6.1.4.1.99999.0.42")
 	})
 	// v2c with a wrong community is rejected.
 	send("-v", "2c", "-c", "wrong", dest, "", "1.3.6.1.4.1.99999.0.43")
@@ -310,8 +311,8 @@ snmp:
 	send("-v", "3", "-e", "0x8000000001020304", "-u", "trapper", "-l", "authPriv",
 		"-a", "SHA-256", "-A", "trap-auth-pass", "-x", "AES", "-X", "trap-priv-pass",
 		dest, "", "1.3.6.1.4.1.318.0.5")
-	rec.waitFor(t, 5*time.Second, "v3 APC on-battery trap", func(o Observation) bool {
-		return o.Source == SourceSNMPTrap && o.Condition == CondUPSOnBattery && strings.Contains(o.Detail, "APC")
+	rec.waitFor(t, 5*time.Second, "v3 APC on-battery trap", func(o observation.Observation) bool {
+		return o.Source == observation.SourceSNMPTrap && o.Condition == observation.CondUPSOnBattery && strings.Contains(o.Detail, "APC")
 	})
 	time.Sleep(200 * time.Millisecond)
 	for _, o := range rec.all() {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Spool is the collector's durable queue of observations: an append-only log of
@@ -46,7 +48,7 @@ type Spool struct {
 	tailSeg int64
 	size    int64 // bytes on disk
 	count   int   // records from head to tail
-	dropped map[Kind]int
+	dropped map[observation.Kind]int
 
 	// openFile opens a segment for appending; tests wrap it to inject disk faults.
 	openFile func(path string) (segmentFile, error)
@@ -92,7 +94,7 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: defaultSegment, dropped: map[Kind]int{}, openFile: openSegment}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: defaultSegment, dropped: map[observation.Kind]int{}, openFile: openSegment}
 	if maxBytes > 0 && maxBytes/4 < s.segBytes {
 		s.segBytes = max(maxBytes/4, 4096)
 	}
@@ -268,7 +270,7 @@ func encodeRecord(payload []byte) []byte {
 
 // Append writes observations durably (one fsync for the group). When the spool would
 // exceed its bound it first drops the oldest refreshes, then the oldest anything.
-func (s *Spool) Append(obs []Observation) error {
+func (s *Spool) Append(obs []observation.Observation) error {
 	if len(obs) == 0 {
 		return nil
 	}
@@ -365,12 +367,12 @@ func (s *Spool) makeRoom(need int64) error {
 		if seg == s.tailSeg {
 			break
 		}
-		if err := s.compact(seg, func(o *Observation) bool { return o.Kind == KindRefresh }); err != nil {
+		if err := s.compact(seg, func(o *observation.Observation) bool { return o.Kind == observation.KindRefresh }); err != nil {
 			return err
 		}
 	}
 	for s.size+need > s.maxBytes && len(s.segs) > 1 {
-		if err := s.compact(s.segs[0], func(*Observation) bool { return true }); err != nil {
+		if err := s.compact(s.segs[0], func(*observation.Observation) bool { return true }); err != nil {
 			return err
 		}
 		if s.segs[0] != s.tailSeg {
@@ -386,7 +388,7 @@ func (s *Spool) makeRoom(need int64) error {
 }
 
 // compact rewrites one unsent segment without the records drop selects (s.mu held).
-func (s *Spool) compact(seg int64, drop func(*Observation) bool) error {
+func (s *Spool) compact(seg int64, drop func(*observation.Observation) bool) error {
 	start := int64(0)
 	if seg == s.head.Seg {
 		start = s.head.Off
@@ -404,13 +406,13 @@ func (s *Spool) compact(seg int64, drop func(*Observation) bool) error {
 	r := bufio.NewReader(f)
 	var keep []byte
 	removed := 0
-	dropped := map[Kind]int{} // counted once the rewrite is in place
+	dropped := map[observation.Kind]int{} // counted once the rewrite is in place
 	for {
 		payload, err := readRecord(r)
 		if err != nil {
 			break
 		}
-		var o Observation
+		var o observation.Observation
 		if json.Unmarshal(payload, &o) == nil && drop(&o) {
 			dropped[o.Kind]++
 			removed++
@@ -458,10 +460,10 @@ func (s *Spool) compact(seg int64, drop func(*Observation) bool) error {
 }
 
 // Peek returns up to n records from the head and the cursor just after them.
-func (s *Spool) Peek(n int) ([]Observation, cursor, error) {
+func (s *Spool) Peek(n int) ([]observation.Observation, cursor, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []Observation
+	var out []observation.Observation
 	c := s.head
 	for len(out) < n {
 		f, err := os.Open(s.segPath(c.Seg))
@@ -482,7 +484,7 @@ func (s *Spool) Peek(n int) ([]Observation, cursor, error) {
 				break
 			}
 			c.Off += int64(recordHeader + len(payload))
-			var o Observation
+			var o observation.Observation
 			if err := json.Unmarshal(payload, &o); err != nil {
 				continue // a record we cannot decode is skipped, never resent forever
 			}
@@ -605,11 +607,11 @@ func (s *Spool) Bytes() int64 {
 }
 
 // Dropped returns and resets the counts of records dropped for room, by kind.
-func (s *Spool) Dropped() map[Kind]int {
+func (s *Spool) Dropped() map[observation.Kind]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.dropped
-	s.dropped = map[Kind]int{}
+	s.dropped = map[observation.Kind]int{}
 	return d
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -92,13 +93,13 @@ func openSmallDiskSpool(t *testing.T, limit int64) (*Spool, *smallDisk) {
 // next append is read in order. (The old code left half a record on the tail, and
 // every later append behind it was unreadable: Peek stopped at the torn record.)
 func TestSpoolAppendOnAFullDiskLeavesNothingTorn(t *testing.T) {
-	rec := int64(len(encodeRecord(mustJSON(spoolObs(100, KindChange)))))
+	rec := int64(len(encodeRecord(mustJSON(spoolObs(100, observation.KindChange)))))
 	sp, disk := openSmallDiskSpool(t, 5*rec+rec/2) // five and a half records
-	var ok []Observation
+	var ok []observation.Observation
 	var err error
 	for i := 0; i < 20 && err == nil; i++ {
-		o := spoolObs(100+i, KindChange)
-		if err = sp.Append([]Observation{o}); err == nil {
+		o := spoolObs(100+i, observation.KindChange)
+		if err = sp.Append([]observation.Observation{o}); err == nil {
 			ok = append(ok, o)
 		}
 	}
@@ -109,13 +110,13 @@ func TestSpoolAppendOnAFullDiskLeavesNothingTorn(t *testing.T) {
 		t.Fatalf("after the failed append: len %d, %d bytes counted, %d on disk; want 5, %d, %d", sp.Len(), sp.Bytes(), disk.used(), 5*rec, 5*rec)
 	}
 	// A group that does not fit fails whole.
-	if err := sp.Append([]Observation{spoolObs(200, KindChange), spoolObs(201, KindChange)}); !errors.Is(err, syscall.ENOSPC) {
+	if err := sp.Append([]observation.Observation{spoolObs(200, observation.KindChange), spoolObs(201, observation.KindChange)}); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("group append on a full disk: %v", err)
 	}
 	// Space comes back: what is appended now follows the five, readable.
 	disk.setLimit(100 * rec)
-	more := spoolObs(300, KindChange)
-	if err := sp.Append([]Observation{more}); err != nil {
+	more := spoolObs(300, observation.KindChange)
+	if err := sp.Append([]observation.Observation{more}); err != nil {
 		t.Fatal(err)
 	}
 	batch, next, err := sp.Peek(100)
@@ -141,9 +142,9 @@ func TestSpoolHeadSurvivesAnUnsavedCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var first []Observation
+	var first []observation.Observation
 	for i := range 6 {
-		first = append(first, spoolObs(i, KindChange))
+		first = append(first, spoolObs(i, observation.KindChange))
 	}
 	if err := sp.Append(first); err != nil {
 		t.Fatal(err)
@@ -162,9 +163,9 @@ func TestSpoolHeadSurvivesAnUnsavedCursor(t *testing.T) {
 	}
 	// New records, longer than the old offset, then a crash that lost the cursor
 	// saves since the one after the first batch.
-	second := []Observation{spoolObs(10, KindChange), spoolObs(11, KindChange)}
+	second := []observation.Observation{spoolObs(10, observation.KindChange), spoolObs(11, observation.KindChange)}
 	for i := range 8 {
-		second = append(second, spoolObs(1000+i, KindRefresh)) // other sizes: the old offset falls mid-record
+		second = append(second, spoolObs(1000+i, observation.KindRefresh)) // other sizes: the old offset falls mid-record
 	}
 	if err := sp.Append(second); err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestSpoolHeadSurvivesAnUnsavedCursor(t *testing.T) {
 // order, from the spool and then from memory, and the spool's outage is counted and
 // shown. (The old code re-sent the head of a half-written append forever.)
 func TestReporterDeliversThroughAFullDisk(t *testing.T) {
-	rec := int64(len(encodeRecord(mustJSON(spoolObs(100, KindChange)))))
+	rec := int64(len(encodeRecord(mustJSON(spoolObs(100, observation.KindChange)))))
 	sp, disk := openSmallDiskSpool(t, 40*rec)
 	snd := &recordingSender{down: true}
 	reg := prometheus.NewRegistry()
@@ -203,7 +204,7 @@ func TestReporterDeliversThroughAFullDisk(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	var want []string
 	for i := range 300 {
-		o := spoolObs(1000+i, KindChange)
+		o := spoolObs(1000+i, observation.KindChange)
 		want = append(want, o.ID)
 		r.Emit(o)
 	}
@@ -235,7 +236,7 @@ func TestReporterDeliversThroughAFullDisk(t *testing.T) {
 		t.Fatalf("delivered_total %.0f, want 300", d)
 	}
 	// The next observation goes through the spool again, and the state says so.
-	o := spoolObs(5000, KindChange)
+	o := spoolObs(5000, observation.KindChange)
 	r.Emit(o)
 	testkit.Eventually(t, 5*time.Second, func() error {
 		if testutil.ToFloat64(m.spoolDegraded) != 0 || r.Pending() != 0 {
@@ -260,9 +261,9 @@ func BenchmarkSpoolFlushCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sp.Close()
-	batch := make([]Observation, 100)
+	batch := make([]observation.Observation, 100)
 	for i := range batch {
-		batch[i] = spoolObs(i, KindRefresh)
+		batch[i] = spoolObs(i, observation.KindRefresh)
 	}
 	b.ResetTimer()
 	for range b.N {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -67,22 +68,22 @@ func scrapeCounter(t *testing.T, url, sample string) float64 {
 // fullDiskObservation is the i-th of the burst: 200 devices, each first discovered,
 // then every tenth a firmware change (a state change for the spool's drop order: kept
 // to the last), the rest refreshes.
-func fullDiskObservation(i int) Observation {
+func fullDiskObservation(i int) observation.Observation {
 	dev := i % 200
 	seq := i / 200
-	kind := KindRefresh
+	kind := observation.KindRefresh
 	switch {
 	case seq == 0:
-		kind = KindDiscovered
+		kind = observation.KindDiscovered
 	case seq%10 == 0:
-		kind = KindChange
+		kind = observation.KindChange
 	}
 	at := time.Now().UTC()
-	return Observation{
+	return observation.Observation{
 		ID: fmt.Sprintf("fulldisk-%05d", i), Collector: "fulldisk", Site: "spool-test",
-		ObservedAt: at, ValidUntil: at.Add(time.Hour), Source: SourceSNMPPoll, Kind: kind, State: StateUp,
-		Address:    &Address{IP: fmt.Sprintf("10.77.%d.%d", dev/250, dev%250+1)},
-		Identity:   Identity{SysName: fmt.Sprintf("fulldisk-dev-%03d", dev), Firmware: fmt.Sprintf("1.%d", seq/10)},
+		ObservedAt: at, ValidUntil: at.Add(time.Hour), Source: observation.SourceSNMPPoll, Kind: kind, State: observation.StateUp,
+		Address:    &observation.Address{IP: fmt.Sprintf("10.77.%d.%d", dev/250, dev%250+1)},
+		Identity:   observation.Identity{SysName: fmt.Sprintf("fulldisk-dev-%03d", dev), Firmware: fmt.Sprintf("1.%d", seq/10)},
 		Conditions: []string{},
 	}
 }
@@ -140,7 +141,7 @@ func TestSpoolOnAFullDiskDeliversWhatItCan(t *testing.T) {
 	changes := 0
 	for i := range total {
 		o := fullDiskObservation(i)
-		if o.Kind != KindRefresh {
+		if o.Kind != observation.KindRefresh {
 			changes++
 		}
 		r.Emit(o)
@@ -163,7 +164,7 @@ func TestSpoolOnAFullDiskDeliversWhatItCan(t *testing.T) {
 
 	dropped := func() float64 {
 		var n float64
-		for _, k := range []Kind{KindDiscovered, KindChange, KindRefresh, KindEvent, "rejected"} {
+		for _, k := range []observation.Kind{observation.KindDiscovered, observation.KindChange, observation.KindRefresh, observation.KindEvent, "rejected"} {
 			n += testutil.ToFloat64(m.dropped.WithLabelValues(string(k)))
 		}
 		return n
@@ -189,7 +190,7 @@ func TestSpoolOnAFullDiskDeliversWhatItCan(t *testing.T) {
 	if settled+d != total {
 		t.Fatalf("delivered %.0f + dropped %.0f != emitted %d", settled, d, total)
 	}
-	if n := testutil.ToFloat64(m.dropped.WithLabelValues(string(KindChange))) + testutil.ToFloat64(m.dropped.WithLabelValues(string(KindDiscovered))); n > 0 {
+	if n := testutil.ToFloat64(m.dropped.WithLabelValues(string(observation.KindChange))) + testutil.ToFloat64(m.dropped.WithLabelValues(string(observation.KindDiscovered))); n > 0 {
 		t.Fatalf("%.0f state changes dropped while refreshes could go", n)
 	}
 	applied := scrapeCounter(t, base+"/metrics", `medcmdb_observations_applied_total{result="applied"}`)

@@ -8,14 +8,16 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
-func spoolObs(i int, kind Kind) Observation {
-	return Observation{ID: fmt.Sprintf("c-b-%d", i), Collector: "c", ObservedAt: time.Unix(int64(1000+i), 0).UTC(),
-		Source: SourceSNMPPoll, Kind: kind, State: StateUp, Address: &Address{IP: "10.0.0.1"}, Conditions: []string{}}
+func spoolObs(i int, kind observation.Kind) observation.Observation {
+	return observation.Observation{ID: fmt.Sprintf("c-b-%d", i), Collector: "c", ObservedAt: time.Unix(int64(1000+i), 0).UTC(),
+		Source: observation.SourceSNMPPoll, Kind: kind, State: observation.StateUp, Address: &observation.Address{IP: "10.0.0.1"}, Conditions: []string{}}
 }
 
-func ids(obs []Observation) string {
+func ids(obs []observation.Observation) string {
 	var b bytes.Buffer
 	for _, o := range obs {
 		b.WriteString(o.ID + " ")
@@ -29,9 +31,9 @@ func TestSpoolKeepsOrderAcrossRestartsAndCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []Observation
+	var all []observation.Observation
 	for i := range 10 {
-		all = append(all, spoolObs(i, KindChange))
+		all = append(all, spoolObs(i, observation.KindChange))
 	}
 	if err := s.Append(all[:6]); err != nil {
 		t.Fatal(err)
@@ -81,7 +83,7 @@ func TestSpoolKeepsOrderAcrossRestartsAndCommits(t *testing.T) {
 func TestSpoolCutsATornTail(t *testing.T) {
 	dir := t.TempDir()
 	s, _ := OpenSpool(dir, 1<<20)
-	if err := s.Append([]Observation{spoolObs(1, KindChange), spoolObs(2, KindChange)}); err != nil {
+	if err := s.Append([]observation.Observation{spoolObs(1, observation.KindChange), spoolObs(2, observation.KindChange)}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -97,7 +99,7 @@ func TestSpoolCutsATornTail(t *testing.T) {
 	if s2.Len() != 2 {
 		t.Fatalf("%d records after a torn write, want 2", s2.Len())
 	}
-	if err := s2.Append([]Observation{spoolObs(3, KindChange)}); err != nil {
+	if err := s2.Append([]observation.Observation{spoolObs(3, observation.KindChange)}); err != nil {
 		t.Fatal(err)
 	}
 	batch, _, _ := s2.Peek(10)
@@ -108,18 +110,18 @@ func TestSpoolCutsATornTail(t *testing.T) {
 
 func TestSpoolFullDropsRefreshesFirst(t *testing.T) {
 	dir := t.TempDir()
-	rec := int64(len(encodeRecord(mustJSON(spoolObs(100, KindRefresh)))))
+	rec := int64(len(encodeRecord(mustJSON(spoolObs(100, observation.KindRefresh)))))
 	s, err := OpenSpool(dir, 40*rec) // room for about 40 records
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Alternate refreshes and state changes, well past the bound.
 	for i := range 60 {
-		kind := KindRefresh
+		kind := observation.KindRefresh
 		if i%3 == 0 {
-			kind = KindChange
+			kind = observation.KindChange
 		}
-		if err := s.Append([]Observation{spoolObs(100+i, kind)}); err != nil {
+		if err := s.Append([]observation.Observation{spoolObs(100+i, kind)}); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
@@ -127,13 +129,13 @@ func TestSpoolFullDropsRefreshesFirst(t *testing.T) {
 		t.Fatalf("spool holds %d bytes, bound %d", s.Bytes(), 40*rec)
 	}
 	dropped := s.Dropped()
-	if dropped[KindRefresh] == 0 || dropped[KindChange] != 0 {
+	if dropped[observation.KindRefresh] == 0 || dropped[observation.KindChange] != 0 {
 		t.Fatalf("dropped %v: want refreshes only", dropped)
 	}
 	batch, _, _ := s.Peek(1000)
 	changes := 0
 	for _, o := range batch {
-		if o.Kind == KindChange {
+		if o.Kind == observation.KindChange {
 			changes++
 		}
 	}
@@ -142,7 +144,7 @@ func TestSpoolFullDropsRefreshesFirst(t *testing.T) {
 	}
 }
 
-func mustJSON(o Observation) []byte {
+func mustJSON(o observation.Observation) []byte {
 	b, _ := json.Marshal(&o)
 	return b
 }

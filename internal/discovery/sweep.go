@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
@@ -74,7 +75,7 @@ type sweepGroup struct {
 	creds    []*Credential
 	wire     []*credWire
 	hasV3    bool
-	location Location
+	location observation.Location
 	clinical bool
 }
 
@@ -94,7 +95,7 @@ func (s *Sweeper) Sweep(ctx context.Context) SweepResult {
 	var groups []sweepGroup
 	var targets []sweepTarget
 	port := uint16(s.cfg.SNMP.Port)
-	addGroup := func(creds []*Credential, loc Location, clinical bool) int {
+	addGroup := func(creds []*Credential, loc observation.Location, clinical bool) int {
 		g := sweepGroup{creds: creds, location: loc, clinical: clinical, wire: make([]*credWire, len(creds))}
 		for i, c := range creds {
 			g.wire[i] = newCredWire(c)

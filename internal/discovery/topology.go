@@ -3,6 +3,8 @@ package discovery
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // topology answers "which switch port is this device on" from the tables network gear
@@ -158,7 +160,7 @@ func (t *topology) update(p *Poller, sw *device, r *invReading) []*device {
 
 // neighborFor returns the switch port a device is connected to and that switch, or
 // nil, nil.
-func (t *topology) neighborFor(p *Poller, d *device) (*Neighbor, *device) {
+func (t *topology) neighborFor(p *Poller, d *device) (*observation.Neighbor, *device) {
 	for _, m := range t.usableMACs(d) {
 		if ref, ok := t.access[m]; ok && ref.sw != d {
 			return ref.neighbor(), ref.sw
@@ -172,8 +174,8 @@ func (t *topology) neighborFor(p *Poller, d *device) (*Neighbor, *device) {
 	return nil, nil
 }
 
-func (r portRef) neighbor() *Neighbor {
-	return &Neighbor{Kind: "CONNECTED_TO", IP: r.sw.addr.Addr().String(), SysName: r.sw.sys.Name, Port: r.port}
+func (r portRef) neighbor() *observation.Neighbor {
+	return &observation.Neighbor{Kind: "CONNECTED_TO", IP: r.sw.addr.Addr().String(), SysName: r.sw.sys.Name, Port: r.port}
 }
 
 // setName indexes a device by sysName for LLDP matches.

@@ -7,11 +7,13 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
-type nopEmitter struct{ obs []Observation }
+type nopEmitter struct{ obs []observation.Observation }
 
-func (e *nopEmitter) Emit(o Observation) { e.obs = append(e.obs, o) }
+func (e *nopEmitter) Emit(o observation.Observation) { e.obs = append(e.obs, o) }
 
 func testPoller(t *testing.T) (*Poller, *nopEmitter) {
 	t.Helper()
@@ -20,7 +22,7 @@ func testPoller(t *testing.T) (*Poller, *nopEmitter) {
 		t.Fatal(err)
 	}
 	em := &nopEmitter{}
-	p := newPoller(cfg, newIDSource("c"), em, newCollectorMetrics(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := newPoller(cfg, observation.NewIDs("c"), em, newCollectorMetrics(nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p.SetProfiles(MustShippedProfiles())
 	return p, em
 }
@@ -38,7 +40,7 @@ func TestTopologyAccessPortsUplinksAndInterfaceDown(t *testing.T) {
 	behind := p.addTest("10.0.0.3", "far-away")
 	quiet := p.addTest("10.0.0.4", "no-if-mib")
 	now := time.Now()
-	apply := func(d *device, r invReading) []Observation {
+	apply := func(d *device, r invReading) []observation.Observation {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.applyInventory(d, &r, now)
@@ -66,11 +68,11 @@ func TestTopologyAccessPortsUplinksAndInterfaceDown(t *testing.T) {
 	}
 	out := apply(sw, swInv)
 
-	byName := map[string]Observation{}
+	byName := map[string]observation.Observation{}
 	for _, o := range out {
 		byName[o.Identity.SysName] = o
 	}
-	if o := byName["pump-1"]; len(o.Neighbors) != 1 || o.Neighbors[0] != (Neighbor{Kind: "CONNECTED_TO", IP: "10.0.0.1", SysName: "sw-icu", Port: "Gi1/0/1"}) {
+	if o := byName["pump-1"]; len(o.Neighbors) != 1 || o.Neighbors[0] != (observation.Neighbor{Kind: "CONNECTED_TO", IP: "10.0.0.1", SysName: "sw-icu", Port: "Gi1/0/1"}) {
 		t.Errorf("pump neighbours: %+v", o.Neighbors)
 	}
 	if o := byName["no-if-mib"]; len(o.Neighbors) != 1 || o.Neighbors[0].Port != "Gi1/0/4" || !slices.Equal(o.Identity.MACs, []string{"00:bb:00:00:00:04"}) {
@@ -80,7 +82,7 @@ func TestTopologyAccessPortsUplinksAndInterfaceDown(t *testing.T) {
 		t.Errorf("a device seen behind an uplink (4 MACs on Gi1/0/2) got a neighbour: %+v", byName["far-away"])
 	}
 	swObs, ok := byName["sw-icu"]
-	if !ok || swObs.State != StateDegraded || !slices.Equal(swObs.Conditions, []string{CondInterfaceDown}) || swObs.Detail != "uplink down: Te1/1/1" {
+	if !ok || swObs.State != observation.StateDegraded || !slices.Equal(swObs.Conditions, []string{observation.CondInterfaceDown}) || swObs.Detail != "uplink down: Te1/1/1" {
 		t.Errorf("switch with a down uplink: %+v", swObs)
 	}
 	snap, _ := p.Snapshot("10.0.0.1")
@@ -93,11 +95,11 @@ func TestTopologyAccessPortsUplinksAndInterfaceDown(t *testing.T) {
 	swInv.Ifaces[2].Oper = 1
 	swInv.LLDP = nil
 	out = apply(sw, swInv)
-	if len(out) != 1 || out[0].State != StateUp || len(out[0].Conditions) != 0 {
+	if len(out) != 1 || out[0].State != observation.StateUp || len(out[0].Conditions) != 0 {
 		t.Errorf("after recovery: %+v", out)
 	}
 	swInv.Ifaces[2].Oper = 2
-	if out = apply(sw, swInv); len(out) != 1 || out[0].Condition != CondInterfaceDown {
+	if out = apply(sw, swInv); len(out) != 1 || out[0].Condition != observation.CondInterfaceDown {
 		t.Errorf("sticky uplink down again: %+v", out)
 	}
 }

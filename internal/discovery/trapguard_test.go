@@ -11,6 +11,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -49,7 +50,7 @@ func (s *trapSender) send(oid string, extra ...gosnmp.SnmpPDU) {
 func trapsWith(rec *sendRecorder, detail string) int {
 	n := 0
 	for _, o := range rec.all() {
-		if o.Source == SourceSNMPTrap && strings.HasSuffix(o.Detail, detail) {
+		if o.Source == observation.SourceSNMPTrap && strings.HasSuffix(o.Detail, detail) {
 			n++
 		}
 	}
@@ -83,8 +84,8 @@ snmp:
 	in.send("1.3.6.1.4.1.99999.0.3", gosnmp.SnmpPDU{Name: oidSnmpTrapAddress, Type: gosnmp.IPAddress, Value: outside})
 	out.send("1.3.6.1.4.1.99999.0.4")
 	in.send("1.3.6.1.4.1.99999.0.1")
-	rec.waitFor(t, 5*time.Second, "trap from inside the range", func(o Observation) bool {
-		return o.Source == SourceSNMPTrap && strings.HasSuffix(o.Detail, "99999.0.1") && o.Address.IP == inside
+	rec.waitFor(t, 5*time.Second, "trap from inside the range", func(o observation.Observation) bool {
+		return o.Source == observation.SourceSNMPTrap && strings.HasSuffix(o.Detail, "99999.0.1") && o.Address.IP == inside
 	})
 	testkit.Eventually(t, 5*time.Second, func() error {
 		if n := testutil.ToFloat64(c.metrics.trapsIgnored.WithLabelValues(ignoredOutOfRange)); n != 3 {
@@ -111,7 +112,7 @@ snmp:
 	for _, accept := range []string{"  accept_from: [any]", "  accept_from: [ranges, " + outside + "/32]"} {
 		c, rec, _ := start(accept)
 		newTrapSender(t, outside, c.Traps().Addr()).send("1.3.6.1.4.1.99999.0.9")
-		rec.waitFor(t, 5*time.Second, "trap from outside with "+accept, func(o Observation) bool {
+		rec.waitFor(t, 5*time.Second, "trap from outside with "+accept, func(o observation.Observation) bool {
 			return strings.HasSuffix(o.Detail, "99999.0.9") && o.Address.IP == outside
 		})
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/medcmdb/medcmdb/internal/lograte"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/snmpber"
 )
 
@@ -51,7 +52,7 @@ type TrapListener struct {
 	cfg     *Config
 	poller  *Poller
 	emit    Emitter
-	ids     *idSource
+	ids     *observation.IDs
 	log     *slog.Logger
 	metrics *collectorMetrics
 	conn    *net.UDPConn
@@ -74,7 +75,7 @@ type trapPacket struct {
 
 // NewTrapListener binds the trap socket now, so a bad address fails at start and
 // tests can use port 0.
-func newTrapListener(cfg *Config, p *Poller, emit Emitter, ids *idSource, m *collectorMetrics, log *slog.Logger) (*TrapListener, error) {
+func newTrapListener(cfg *Config, p *Poller, emit Emitter, ids *observation.IDs, m *collectorMetrics, log *slog.Logger) (*TrapListener, error) {
 	addr, err := net.ResolveUDPAddr("udp", cfg.Traps.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("traps.listen %q: %w", cfg.Traps.Listen, err)
@@ -326,26 +327,26 @@ func decodeTrapInfo(tr *gosnmp.SnmpPacket, from netip.Addr) trapInfo {
 }
 
 // observe turns a trap into an observation about the device that sent it.
-func (t *TrapListener) observe(ti trapInfo, pkt trapPacket) Observation {
+func (t *TrapListener) observe(ti trapInfo, pkt trapPacket) observation.Observation {
 	p := t.poller
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d := p.lookup(ti.source)
-	var o Observation
+	var o observation.Observation
 	if d != nil {
-		o = p.observation(d, KindChange, SourceSNMPTrap, pkt.at)
+		o = p.observation(d, observation.KindChange, observation.SourceSNMPTrap, pkt.at)
 	} else {
-		o = Observation{
-			ID: t.ids.next(), Collector: t.cfg.Name, Site: t.cfg.Site, ObservedAt: pkt.at,
-			ValidUntil: pkt.at.Add(p.validity()), Source: SourceSNMPTrap, Kind: KindChange,
-			Address: &Address{IP: ti.source.String()},
+		o = observation.Observation{
+			ID: t.ids.Next(), Collector: t.cfg.Name, Site: t.cfg.Site, ObservedAt: pkt.at,
+			ValidUntil: pkt.at.Add(p.validity()), Source: observation.SourceSNMPTrap, Kind: observation.KindChange,
+			Address: &observation.Address{IP: ti.source.String()},
 		}
 	}
 	// Traps are deltas: they speak of one condition, never of the full set.
 	o.Conditions = nil
 	o.Neighbors = nil
 	o.Condition, o.Detail = "", ""
-	o.State = StateUp
+	o.State = observation.StateUp
 
 	set := func(bit condSet, on bool) {
 		if d != nil {
@@ -354,14 +355,14 @@ func (t *TrapListener) observe(ti trapInfo, pkt trapPacket) Observation {
 		}
 	}
 	event := func(cond, detail string) {
-		o.Kind, o.Condition, o.Detail = KindEvent, cond, detail
+		o.Kind, o.Condition, o.Detail = observation.KindEvent, cond, detail
 	}
 	raise := func(cond string, bit condSet, detail string) {
-		o.Condition, o.State, o.Detail = cond, StateDegraded, detail
+		o.Condition, o.State, o.Detail = cond, observation.StateDegraded, detail
 		set(bit, true)
 	}
 	clearCond := func(cond string, bit condSet, detail string) {
-		o.Condition, o.State, o.Detail = cond, StateUp, detail
+		o.Condition, o.State, o.Detail = cond, observation.StateUp, detail
 		set(bit, false)
 	}
 	alarm := ti.vars["1.3.6.1.2.1.33.1.6.2.1.2"] // upsAlarmDescr in the varbinds, if any
@@ -372,7 +373,7 @@ func (t *TrapListener) observe(ti trapInfo, pkt trapPacket) Observation {
 	}
 	switch ti.oid {
 	case oidTrapColdStart, oidTrapWarmStart:
-		event(CondDeviceRebooted, "trap "+trapName(ti.oid))
+		event(observation.CondDeviceRebooted, "trap "+trapName(ti.oid))
 		if d != nil {
 			d.nextInventory = 0
 		}
@@ -389,40 +390,40 @@ func (t *TrapListener) observe(ti trapInfo, pkt trapPacket) Observation {
 		down := ti.oid == oidTrapLinkDown
 		switch {
 		case uplink && down:
-			raise(CondInterfaceDown, condIfDown, "uplink "+port+" down (linkDown trap)")
+			raise(observation.CondInterfaceDown, condIfDown, "uplink "+port+" down (linkDown trap)")
 		case uplink:
-			clearCond(CondInterfaceDown, condIfDown, "uplink "+port+" up (linkUp trap)")
+			clearCond(observation.CondInterfaceDown, condIfDown, "uplink "+port+" up (linkUp trap)")
 		default:
-			event(CondUnknownTrap, trapName(ti.oid)+" "+port)
+			event(observation.CondUnknownTrap, trapName(ti.oid)+" "+port)
 		}
 	case oidUPSTrapOnBatt, oidAPCOnBattery:
-		raise(CondUPSOnBattery, condOnBattery, "on battery ("+trapName(ti.oid)+" trap)")
+		raise(observation.CondUPSOnBattery, condOnBattery, "on battery ("+trapName(ti.oid)+" trap)")
 	case oidAPCPowerRestore:
-		clearCond(CondUPSOnBattery, condOnBattery, "power restored (trap)")
+		clearCond(observation.CondUPSOnBattery, condOnBattery, "power restored (trap)")
 	case oidAPCLowBattery:
-		raise(CondUPSBatteryLow, condBatteryLow, "battery low (trap)")
+		raise(observation.CondUPSBatteryLow, condBatteryLow, "battery low (trap)")
 	case oidAPCLowBattClear:
-		clearCond(CondUPSBatteryLow, condBatteryLow, "battery no longer low (trap)")
+		clearCond(observation.CondUPSBatteryLow, condBatteryLow, "battery no longer low (trap)")
 	case oidUPSTrapAlarmAdd, oidUPSTrapAlarmRem:
 		add := ti.oid == oidUPSTrapAlarmAdd
 		switch alarm {
 		case oidUPSAlarmOnBatt:
 			if add {
-				raise(CondUPSOnBattery, condOnBattery, "upsAlarmOnBattery")
+				raise(observation.CondUPSOnBattery, condOnBattery, "upsAlarmOnBattery")
 			} else {
-				clearCond(CondUPSOnBattery, condOnBattery, "upsAlarmOnBattery cleared")
+				clearCond(observation.CondUPSOnBattery, condOnBattery, "upsAlarmOnBattery cleared")
 			}
 		case oidUPSAlarmLowBatt, oidUPSAlarmDeplete:
 			if add {
-				raise(CondUPSBatteryLow, condBatteryLow, "upsAlarmLowBattery")
+				raise(observation.CondUPSBatteryLow, condBatteryLow, "upsAlarmLowBattery")
 			} else {
-				clearCond(CondUPSBatteryLow, condBatteryLow, "upsAlarmLowBattery cleared")
+				clearCond(observation.CondUPSBatteryLow, condBatteryLow, "upsAlarmLowBattery cleared")
 			}
 		default:
-			event(CondUnknownTrap, trapName(ti.oid)+" "+alarm)
+			event(observation.CondUnknownTrap, trapName(ti.oid)+" "+alarm)
 		}
 	default:
-		event(CondUnknownTrap, "trap "+ti.oid)
+		event(observation.CondUnknownTrap, "trap "+ti.oid)
 	}
 	return o
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // trapSeed marshals a trap as an agent would send it.
@@ -38,10 +40,10 @@ snmp:
 	em := &nopEmitter{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := newCollectorMetrics(nil)
-	p := newPoller(cfg, newIDSource("c"), em, m, log)
+	p := newPoller(cfg, observation.NewIDs("c"), em, m, log)
 	p.SetProfiles(MustShippedProfiles())
 	p.Add(Found{Target: Target{Host: "10.0.0.2", Port: 161}, Cred: &cfg.SNMP.Credentials[0], Sys: SystemInfo{Name: "ups-1"}})
-	tl, err := newTrapListener(cfg, p, em, newIDSource("c"), m, log)
+	tl, err := newTrapListener(cfg, p, em, observation.NewIDs("c"), m, log)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -102,7 +104,7 @@ snmp:
 	em := &nopEmitter{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := newCollectorMetrics(nil)
-	tl, err := newTrapListener(cfg, newPoller(cfg, newIDSource("c"), em, m, log), em, newIDSource("c"), m, log)
+	tl, err := newTrapListener(cfg, newPoller(cfg, observation.NewIDs("c"), em, m, log), em, observation.NewIDs("c"), m, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,18 +10,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/medcmdb/medcmdb/internal/devicesim"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
 // last returns the newest observation of sysName matching ok.
-func (s *captureSender) last(sysName string, ok func(Observation) bool) (Observation, bool) {
+func (s *captureSender) last(sysName string, ok func(observation.Observation) bool) (observation.Observation, bool) {
 	all := s.all()
 	for i := len(all) - 1; i >= 0; i-- {
 		if o := all[i]; o.Identity.SysName == sysName && ok(o) {
 			return o, true
 		}
 	}
-	return Observation{}, false
+	return observation.Observation{}, false
 }
 
 // TestDownBehindALiveSwitchSaysTheSwitchAnswered runs a collector over a simulated
@@ -71,7 +72,7 @@ func TestDownBehindALiveSwitchSaysTheSwitchAnswered(t *testing.T) {
 			if d.Class != devicesim.PatientMonitor {
 				continue
 			}
-			o, ok := send.last(d.Name, func(o Observation) bool { return len(o.Neighbors) > 0 })
+			o, ok := send.last(d.Name, func(o observation.Observation) bool { return len(o.Neighbors) > 0 })
 			if !ok || used[o.Neighbors[0].SysName] {
 				continue
 			}
@@ -90,10 +91,10 @@ func TestDownBehindALiveSwitchSaysTheSwitchAnswered(t *testing.T) {
 		t.Fatalf("no simulated switch %q", switchOf[withSwitch.Name])
 	}
 
-	isDown := func(o Observation) bool { return o.State == StateDown }
+	isDown := func(o observation.Observation) bool { return o.State == observation.StateDown }
 	wentDown := time.Now()
 	sim.SetDown(alone, true)
-	var down Observation
+	var down observation.Observation
 	testkit.Eventually(t, 30*time.Second, func() error {
 		var ok bool
 		if down, ok = send.last(alone.Name, isDown); !ok {

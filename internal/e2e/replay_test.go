@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/obslog"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
@@ -25,14 +25,14 @@ func TestReplayCommand(t *testing.T) {
 	defer cancel()
 	log := obslog.Open(st.DB, testkit.Logger())
 	now := time.Now().UTC()
-	vent := func(id string, at time.Time, down bool) discovery.Observation {
-		o := discovery.Observation{ID: id, Collector: "c", Site: "main", ObservedAt: at, ValidUntil: at.Add(time.Hour),
-			Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange, State: discovery.StateUp, Conditions: []string{},
-			Address:  &discovery.Address{IP: "10.4.0.7"},
-			Identity: discovery.Identity{SysName: "vent-icu-7", Class: "VENTILATOR"},
-			Location: &discovery.Location{CareArea: "ICU", Unit: "ICU-1"}}
+	vent := func(id string, at time.Time, down bool) observation.Observation {
+		o := observation.Observation{ID: id, Collector: "c", Site: "main", ObservedAt: at, ValidUntil: at.Add(time.Hour),
+			Source: observation.SourceSNMPPoll, Kind: observation.KindChange, State: observation.StateUp, Conditions: []string{},
+			Address:  &observation.Address{IP: "10.4.0.7"},
+			Identity: observation.Identity{SysName: "vent-icu-7", Class: "VENTILATOR"},
+			Location: &observation.Location{CareArea: "ICU", Unit: "ICU-1"}}
 		if down {
-			o.State, o.Conditions = discovery.StateDown, []string{discovery.CondSNMPUnreachable}
+			o.State, o.Conditions = observation.StateDown, []string{observation.CondSNMPUnreachable}
 		}
 		return o
 	}
@@ -40,7 +40,7 @@ func TestReplayCommand(t *testing.T) {
 		at   time.Time
 		down bool
 	}{{now.Add(-3 * time.Hour), false}, {now.Add(-2 * time.Hour), true}, {now.Add(-time.Hour), false}} {
-		if err := log.Write(ctx, b.at, "", []discovery.Observation{vent(b.at.Format(time.RFC3339), b.at, b.down)}); err != nil {
+		if err := log.Write(ctx, b.at, "", []observation.Observation{vent(b.at.Format(time.RFC3339), b.at, b.down)}); err != nil {
 			t.Fatal(err)
 		}
 	}

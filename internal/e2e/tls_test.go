@@ -8,6 +8,7 @@ import (
 
 	"github.com/medcmdb/medcmdb/internal/auth"
 	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/server"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
@@ -33,8 +34,8 @@ func TestCollectorVerifiesTheCMDBOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := []discovery.Observation{{ID: "tls-1", Collector: "site-a", ObservedAt: time.Now(), Source: discovery.SourceSNMPPoll,
-		State: discovery.StateUp, Address: &discovery.Address{IP: "10.9.9.9"}, Identity: discovery.Identity{SysName: "tls-dev"}, Conditions: []string{}}}
+	obs := []observation.Observation{{ID: "tls-1", Collector: "site-a", ObservedAt: time.Now(), Source: observation.SourceSNMPPoll,
+		State: observation.StateUp, Address: &observation.Address{IP: "10.9.9.9"}, Identity: observation.Identity{SysName: "tls-dev"}, Conditions: []string{}}}
 
 	trusting, err := discovery.NewCMDBClient(discovery.CMDBConfig{URL: srv.URL() + "/graphql", Token: discovery.Secret(secret), CAFile: ca}, "site-a")
 	if err != nil {

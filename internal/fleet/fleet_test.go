@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/fleet"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -105,7 +105,7 @@ func TestTwoReplicasOneCollectorGoesSilent(t *testing.T) {
 		t.Fatal("c2 silent although it reports")
 	}
 	last := rec.outs[len(rec.outs)-1]
-	if !slices.Equal(last.Raised, []string{discovery.CondCollectorSilent}) {
+	if !slices.Equal(last.Raised, []string{observation.CondCollectorSilent}) {
 		t.Fatalf("last outcome raised %v", last.Raised)
 	}
 	if !b.Owns("c1") || a.Owns("c1") {

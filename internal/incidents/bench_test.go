@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -63,7 +63,7 @@ func BenchmarkObservations(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		lo := (i / 2 * 100) % len(ips)
-		var batch []discovery.Observation
+		var batch []observation.Observation
 		for _, ip := range ips[lo : lo+100] {
 			batch = append(batch, poll(ip, down))
 		}
@@ -98,7 +98,7 @@ func BenchmarkDownToVisible(b *testing.B) {
 		ip := ips[i%len(ips)]
 		id := fmt.Sprintf("m%04d", i%len(ips))
 		t0 := time.Now()
-		outs, err := svc.Apply(ctx, []discovery.Observation{poll(ip, true)}, "bench")
+		outs, err := svc.Apply(ctx, []observation.Observation{poll(ip, true)}, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func BenchmarkDownToVisible(b *testing.B) {
 		}
 		lat = append(lat, time.Since(t0))
 		b.StopTimer()
-		outs, err = svc.Apply(ctx, []discovery.Observation{poll(ip, false)}, "bench")
+		outs, err = svc.Apply(ctx, []observation.Observation{poll(ip, false)}, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func BenchmarkRetainedMemory(b *testing.B) {
 		round := func(devs []string) {
 			for _, down := range []bool{true, false} {
 				for lo := 0; lo < len(devs); lo += 100 {
-					var batch []discovery.Observation
+					var batch []observation.Observation
 					for _, ip := range devs[lo : lo+100] {
 						batch = append(batch, poll(ip, down))
 					}

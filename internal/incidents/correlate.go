@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Correlation (DESIGN §7): a device cut off by its upstream (switch, UPS, HL7 gateway,
@@ -24,7 +25,7 @@ import (
 
 // explains reports whether parents of a relation kind can explain a condition.
 func explains(kind assets.RelationKind, condition string) bool {
-	return kind != assets.RelReportsThrough || strings.HasPrefix(condition, "hl7.")
+	return kind != assets.RelReportsThrough || defaultConditions.Lookup(condition).Channel == observation.ChannelHL7
 }
 
 // downIncident returns the open incident of severity down of an asset, if any. An
@@ -34,7 +35,7 @@ func (e *Engine) downParent(id string) (down bool, inc *Incident) {
 	e.mu.RLock()
 	for _, iid := range e.byAsset[id] {
 		i := e.all[iid]
-		if i.Open() && e.policy.Severity(i.Condition) == SeverityDown {
+		if i.Open() && e.policy.Severity(i.Condition) == observation.SeverityDown {
 			e.mu.RUnlock()
 			return true, i
 		}
@@ -45,7 +46,7 @@ func (e *Engine) downParent(id string) (down bool, inc *Incident) {
 		return false, nil
 	}
 	for _, c := range a.ActiveConditions() {
-		if e.policy.Severity(c) == SeverityDown {
+		if e.policy.Severity(c) == observation.SeverityDown {
 			return true, nil
 		}
 	}
@@ -57,7 +58,7 @@ func (e *Engine) downParent(id string) (down bool, inc *Incident) {
 // incident being judged, so a cycle in the relations never makes an incident its own
 // root.
 func (e *Engine) suppressor(a *assets.Asset, condition, self string) (string, string) {
-	if e.policy.Severity(condition) != SeverityDown {
+	if e.policy.Severity(condition) != observation.SeverityDown {
 		return "", ""
 	}
 	if len(a.Upstream) == 0 {
@@ -123,7 +124,7 @@ func (e *Engine) sameDevice(a *assets.Asset, condition, self string) (string, st
 	defer e.mu.RUnlock()
 	for _, iid := range e.byAsset[a.ID] {
 		i := e.all[iid]
-		if iid == self || i.Condition == condition || !i.Open() || i.Suppressed || e.policy.Severity(i.Condition) != SeverityDown {
+		if iid == self || i.Condition == condition || !i.Open() || i.Suppressed || e.policy.Severity(i.Condition) != observation.SeverityDown {
 			continue
 		}
 		return i.ID, fmt.Sprintf("the same device is already down (%s): suppressed by %s", describeCondition(i.Condition), i.Number)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 func withUpstream(a *assets.Asset, rels ...assets.Relation) *assets.Asset {
@@ -324,7 +324,7 @@ func TestSwitchSeenAliveSkipsTheCorrelationWait(t *testing.T) {
 			r.src.set(asset("gw", assets.ClassHL7Gateway, "ICU"))
 			mon := withUpstream(asset("mon", assets.ClassPatientMonitor, "ICU", "snmp.unreachable"), c.rels...)
 			r.src.set(mon)
-			o := &discovery.Observation{ID: "o1", Collector: "c", ObservedAt: r.clk.Now(), State: discovery.StateDown,
+			o := &observation.Observation{ID: "o1", Collector: "c", ObservedAt: r.clk.Now(), State: observation.StateDown,
 				Condition: "snmp.unreachable", Conditions: []string{"snmp.unreachable"}}
 			if c.answered {
 				at := r.clk.Now().Add(-time.Second)

@@ -68,7 +68,7 @@ type tracker struct {
 	clearSince time.Time // became clear
 	edges      []time.Time
 	// upstreamAnswered: the observation that raised the condition says the device's
-	// switch answered after the device went silent (discovery.Observation.
+	// switch answered after the device went silent (observation.Observation.
 	// UpstreamAnsweredAt), so no correlation wait is needed.
 	upstreamAnswered bool
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -41,7 +41,7 @@ func TestChangeFeedBetweenEngines(t *testing.T) {
 	}
 	a, b := engine(svcA), engine(svcB)
 
-	ingest(t, ctx, svcA, a, []discovery.Observation{poll("10.8.0.1", true)})
+	ingest(t, ctx, svcA, a, []observation.Observation{poll("10.8.0.1", true)})
 	open := true
 	list, n := a.List(incidents.Filter{Open: &open}, 0, 10)
 	if n != 1 {

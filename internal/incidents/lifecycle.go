@@ -319,22 +319,4 @@ func title(a *assets.Asset, condition string) string {
 	return s + "): " + describeCondition(condition)
 }
 
-var conditionText = map[string]string{
-	"snmp.unreachable":        "not answering SNMP",
-	"hl7.heartbeat_lost":      "HL7 heartbeat lost",
-	"device.rebooted":         "rebooted",
-	"ups.on_battery":          "UPS on battery",
-	"ups.battery_low":         "UPS battery low",
-	"interface.down":          "interface down",
-	"device.alarm.technical":  "technical alarm",
-	"device.self_test_failed": "self-test failed",
-	"device.battery_low":      "battery low",
-	"collector.silent":        "collector silent",
-}
-
-func describeCondition(c string) string {
-	if t, ok := conditionText[c]; ok {
-		return t
-	}
-	return c
-}
+func describeCondition(c string) string { return defaultConditions.Lookup(c).Label }

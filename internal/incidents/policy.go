@@ -11,6 +11,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/yamlstrict"
 )
 
@@ -23,8 +24,10 @@ type Policy struct {
 	// CareAreaAcuity is 1..5 per care area; unknown areas get DefaultAcuity.
 	CareAreaAcuity map[string]int `yaml:"care_area_acuity"`
 	DefaultAcuity  int            `yaml:"default_acuity"`
-	// ConditionSeverity is down, battery, degraded or info per condition code.
-	ConditionSeverity map[string]string `yaml:"condition_severity"`
+	// ConditionSeverity re-rates conditions: down, battery, degraded or info per
+	// condition code. The built-in severities are defined with the conditions
+	// (observation.DefaultConditions); this holds only what the policy changes.
+	ConditionSeverity map[string]observation.Severity `yaml:"condition_severity"`
 	// PatientConnected raises urgency when HL7 shows the device bound to a patient.
 	PatientConnected Adjustment `yaml:"patient_connected"`
 	// Redundancy lowers urgency when spares of the class are free in the same unit.
@@ -159,16 +162,6 @@ const (
 	TriggerRestore     = "restore"
 )
 
-// Severity levels of conditions, most severe first.
-const (
-	SeverityDown     = "down"
-	SeverityBattery  = "battery"
-	SeverityDegraded = "degraded"
-	SeverityInfo     = "info"
-)
-
-var severityRank = map[string]int{SeverityDown: 3, SeverityBattery: 2, SeverityDegraded: 2, SeverityInfo: 1}
-
 // Level names of impact and urgency.
 var levelNames = []string{"low", "medium", "high"}
 
@@ -191,17 +184,10 @@ func DefaultPolicy() *Policy {
 			"OUTPATIENT": 2, "LAB": 2, "IMAGING": 2, "PHARMACY": 2,
 			"ADMIN": 1,
 		},
-		DefaultAcuity: 3,
-		ConditionSeverity: map[string]string{
-			"snmp.unreachable": SeverityDown, "hl7.heartbeat_lost": SeverityDown, "device.unreachable": SeverityDown,
-			"collector.silent": SeverityDown,
-			"ups.on_battery":   SeverityBattery, "ups.battery_low": SeverityDown,
-			"interface.down": SeverityDegraded, "device.alarm.technical": SeverityDegraded,
-			"device.self_test_failed": SeverityDegraded,
-			"device.rebooted":         SeverityInfo, "snmp.trap": SeverityInfo,
-		},
-		PatientConnected: Adjustment{Levels: 1},
-		Redundancy:       Redundancy{MinFreeSpares: 1, Levels: 1},
+		DefaultAcuity:     3,
+		ConditionSeverity: map[string]observation.Severity{},
+		PatientConnected:  Adjustment{Levels: 1},
+		Redundancy:        Redundancy{MinFreeSpares: 1, Levels: 1},
 		Matrix: map[string]map[string]Priority{
 			"high":   {"high": P1, "medium": P2, "low": P3},
 			"medium": {"high": P2, "medium": P3, "low": P4},
@@ -316,7 +302,7 @@ func (p *Policy) Validate() error {
 		bad("default_acuity: %d is outside 1..5", p.DefaultAcuity)
 	}
 	for k, v := range p.ConditionSeverity {
-		if _, ok := severityRank[v]; !ok {
+		if !v.Valid() {
 			bad("condition_severity.%s: %q is not one of down, battery, degraded, info", k, v)
 		}
 	}

@@ -11,18 +11,11 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Policy sections beyond the single alert: problem detection, knowledge links and
 // rogue devices. They live in the policy file with the rest, and are validated with it.
-
-// CondRogueDevice is raised on a device that appeared on a clinical range, matches no
-// fingerprint profile and no allow-list entry.
-const CondRogueDevice = "security.rogue_device"
-
-func init() {
-	conditionText[CondRogueDevice] = "unknown device on a clinical network"
-}
 
 // ProblemPolicy says when recurring incidents open a problem record.
 type ProblemPolicy struct {
@@ -123,7 +116,7 @@ func (p *Policy) KnowledgeFor(class, manufacturer, model, condition string) []Kn
 }
 
 // RoguePolicy: a device seen on a range marked clinical that matches no fingerprint
-// profile (class OTHER) and no allow-list entry raises CondRogueDevice.
+// profile (class OTHER) and no allow-list entry raises observation.CondRogueDevice.
 type RoguePolicy struct {
 	Enabled bool `yaml:"enabled"`
 	// Allow lists known devices; more can be added over GraphQL.
@@ -225,12 +218,10 @@ func defaultBeyond(p *Policy) {
 	p.Problems = ProblemPolicy{
 		Asset:            Recurrence{Threshold: 3, Window: 7 * 24 * time.Hour},
 		Model:            Recurrence{Threshold: 6, Window: 30 * 24 * time.Hour, MinAssets: 3},
-		IgnoreConditions: []string{CondRogueDevice, "collector.silent"},
+		IgnoreConditions: []string{observation.CondRogueDevice, observation.CondCollectorSilent},
 		Schedule:         "@every 1m",
 	}
 	p.Rogue = RoguePolicy{Enabled: true}
-	// An unknown device on a clinical network is investigated, not an outage.
-	p.ConditionSeverity[CondRogueDevice] = SeverityDegraded
 	// Ninety days: what a desk wants to replay a candidate policy over.
 	p.Retention.Observations = 90 * 24 * time.Hour
 	p.Retention.ObservationsMaxMB = 10 << 10

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -21,11 +21,11 @@ type edge struct {
 }
 
 func outcome(e edge, start time.Time) assets.Outcome {
-	o := assets.Outcome{Asset: e.asset, Observation: &discovery.Observation{ID: fmt.Sprint(e.asset.ID, e.at), ObservedAt: start.Add(e.at)}}
+	o := assets.Outcome{Asset: e.asset, Observation: &observation.Observation{ID: fmt.Sprint(e.asset.ID, e.at), ObservedAt: start.Add(e.at)}}
 	if e.on {
-		o.Raised = []string{discovery.CondSNMPUnreachable}
+		o.Raised = []string{observation.CondSNMPUnreachable}
 	} else {
-		o.Cleared = []string{discovery.CondSNMPUnreachable}
+		o.Cleared = []string{observation.CondSNMPUnreachable}
 	}
 	return o
 }
@@ -101,7 +101,7 @@ func TestReplayedBatchGivesTheIncidentsOfALiveRun(t *testing.T) {
 			cur := *ev.asset
 			cur.Channels = nil
 			if ev.on {
-				cur.Channels = asset(cur.ID, cur.Class, cur.Location.CareArea, discovery.CondSNMPUnreachable).Channels
+				cur.Channels = asset(cur.ID, cur.Class, cur.Location.CareArea, observation.CondSNMPUnreachable).Channels
 			}
 			src.set(&cur)
 			o := outcome(ev, start)

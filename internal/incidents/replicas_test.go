@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
@@ -61,7 +61,7 @@ func TestTwoEnginesOneStoreNoDuplicate(t *testing.T) {
 	svcs := []*assets.Service{svcA, svcB}
 
 	feed := func(down bool) {
-		var batch []discovery.Observation
+		var batch []observation.Observation
 		for _, ip := range ips {
 			batch = append(batch, poll(ip, down))
 		}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
@@ -51,21 +51,21 @@ func newAsset(id, name string, class assets.Class, ip, unit, area string, now ti
 var obsSeq atomic.Int64
 
 // poll is the observation a collector sends when a device's SNMP state changes.
-func poll(ip string, down bool) discovery.Observation {
+func poll(ip string, down bool) observation.Observation {
 	now := time.Now().UTC()
-	o := discovery.Observation{
+	o := observation.Observation{
 		ID: fmt.Sprintf("obs-%d", obsSeq.Add(1)), Collector: "col-1", Site: "main", ObservedAt: now, ValidUntil: now.Add(10 * time.Minute),
-		Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange, Address: &discovery.Address{IP: ip},
-		State: discovery.StateUp, Conditions: []string{},
+		Source: observation.SourceSNMPPoll, Kind: observation.KindChange, Address: &observation.Address{IP: ip},
+		State: observation.StateUp, Conditions: []string{},
 	}
 	if down {
-		o.State, o.Condition, o.Conditions = discovery.StateDown, discovery.CondSNMPUnreachable, []string{discovery.CondSNMPUnreachable}
+		o.State, o.Condition, o.Conditions = observation.StateDown, observation.CondSNMPUnreachable, []string{observation.CondSNMPUnreachable}
 	}
 	return o
 }
 
 // ingest is the cmdb's pipeline: apply to the registry, then to the engine.
-func ingest(t testing.TB, ctx context.Context, svc *assets.Service, e *incidents.Engine, obs []discovery.Observation) {
+func ingest(t testing.TB, ctx context.Context, svc *assets.Service, e *incidents.Engine, obs []observation.Observation) {
 	t.Helper()
 	t0 := time.Now()
 	outs, err := svc.Apply(ctx, obs, "test")
@@ -130,7 +130,7 @@ func TestAlertStorm(t *testing.T) {
 	// The poller notices most devices before the switch: 120 first, then the switch
 	// and the rest.
 	first := time.Now()
-	var batch []discovery.Observation
+	var batch []observation.Observation
 	for _, ip := range ips[:120] {
 		batch = append(batch, poll(ip, true))
 	}
@@ -138,7 +138,7 @@ func TestAlertStorm(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	// The 10 s run from the switch's failure being reported.
 	start := time.Now()
-	batch = []discovery.Observation{poll("10.9.0.1", true)}
+	batch = []observation.Observation{poll("10.9.0.1", true)}
 	for _, ip := range ips[120:] {
 		batch = append(batch, poll(ip, true))
 	}
@@ -182,7 +182,7 @@ func TestAlertStorm(t *testing.T) {
 	// 3 stay down. (Devices coming back in later batches within the correlation
 	// wait are covered by TestRootRecoveryNotifiesOnlyDevicesStillDown.)
 	start = time.Now()
-	batch = []discovery.Observation{poll("10.9.0.1", false)}
+	batch = []observation.Observation{poll("10.9.0.1", false)}
 	for _, ip := range ips[3:] {
 		batch = append(batch, poll(ip, false))
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // Context is what weighting needs to know about the failing device.
@@ -55,13 +57,29 @@ func (p *Policy) matrix(impact, urgency int) Priority {
 	return P3
 }
 
-// Severity returns the severity level of a condition (down, battery, degraded, info).
-func (p *Policy) Severity(condition string) string {
+// Severity returns the severity of a condition: the policy's re-rating, or the
+// condition's own definition (observation.DefaultConditions).
+func (p *Policy) Severity(condition string) observation.Severity {
 	if s, ok := p.ConditionSeverity[condition]; ok {
 		return s
 	}
-	return SeverityDegraded
+	return defaultConditions.Severity(condition)
 }
+
+// Conditions returns the definition of conditions under this policy, for the asset
+// registry to derive status from the same definition the engine weighs by.
+func (p *Policy) Conditions() *observation.Registry {
+	r, err := defaultConditions.WithSeverities(p.ConditionSeverity)
+	if err != nil {
+		// Validate refuses an unknown severity; an unvalidated policy keeps the
+		// built-in definitions rather than fail here.
+		return defaultConditions
+	}
+	return r
+}
+
+// defaultConditions is immutable, so one value serves every policy.
+var defaultConditions = observation.DefaultConditions()
 
 // Acuity returns the acuity of a care area.
 func (p *Policy) Acuity(careArea string) int {
@@ -118,23 +136,23 @@ func (p *Policy) weighOwn(c Context) (Weight, []string) {
 	sev := p.Severity(c.Condition)
 	urgency := level(acuity)
 	switch sev {
-	case SeverityBattery, SeverityDegraded:
+	case observation.SeverityBattery, observation.SeverityDegraded:
 		urgency = max(1, urgency-1)
-	case SeverityInfo:
+	case observation.SeverityInfo:
 		urgency = 1
 	}
 	reasons := []string{
 		fmt.Sprintf("impact %s: %s criticality %d", levelName(impact), c.Class, crit),
 		fmt.Sprintf("urgency %s: care area %s acuity %d, %s is %s", levelName(urgency), orNone(c.CareArea), acuity, c.Condition, sev),
 	}
-	if n := p.PatientConnected.Levels; c.PatientConnected && sev != SeverityInfo && n > 0 && urgency < 3 {
+	if n := p.PatientConnected.Levels; c.PatientConnected && sev != observation.SeverityInfo && n > 0 && urgency < 3 {
 		urgency = min(3, urgency+n)
 		reasons = append(reasons, "urgency raised to "+levelName(urgency)+": patient connected")
 	}
 	// A free spare makes a failure less urgent, unless a patient is on the device:
 	// then someone must swap it now, spare or not.
 	r := p.Redundancy
-	if !c.Infrastructure && !c.PatientConnected && r.Levels > 0 && c.FreeSpares >= r.MinFreeSpares && sev != SeverityInfo && urgency > 1 {
+	if !c.Infrastructure && !c.PatientConnected && r.Levels > 0 && c.FreeSpares >= r.MinFreeSpares && sev != observation.SeverityInfo && urgency > 1 {
 		urgency = max(1, urgency-r.Levels)
 		reasons = append(reasons, fmt.Sprintf("urgency lowered to %s: %d spare %s free in the unit", levelName(urgency), c.FreeSpares, c.Class))
 	}

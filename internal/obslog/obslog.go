@@ -28,7 +28,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // prefix names the day collections: observation_log_20260501.
@@ -44,7 +44,7 @@ type Batch struct {
 	// a replay runs its engine at this time too.
 	At           time.Time
 	RequestID    string
-	Observations []discovery.Observation
+	Observations []observation.Observation
 }
 
 // doc is a stored batch. The observations are one JSON string (their wire form), not
@@ -78,9 +78,9 @@ func Keep(o assets.Outcome) bool {
 		return false
 	}
 	switch o.Observation.Kind {
-	case discovery.KindEvent:
+	case observation.KindEvent:
 		return o.Created
-	case discovery.KindRefresh:
+	case observation.KindRefresh:
 		return o.Created || len(o.Raised) > 0 || len(o.Cleared) > 0
 	}
 	return true
@@ -103,7 +103,7 @@ func newID(at time.Time) string {
 // Record writes the kept observations of an applied batch; it writes nothing when
 // none is kept.
 func (l *Log) Record(ctx context.Context, at time.Time, requestID string, outs []assets.Outcome) error {
-	var obs []discovery.Observation
+	var obs []observation.Observation
 	for _, o := range outs {
 		if Keep(o) {
 			obs = append(obs, *o.Observation)
@@ -113,7 +113,7 @@ func (l *Log) Record(ctx context.Context, at time.Time, requestID string, outs [
 }
 
 // Write stores observations applied at the given time.
-func (l *Log) Write(ctx context.Context, at time.Time, requestID string, obs []discovery.Observation) error {
+func (l *Log) Write(ctx context.Context, at time.Time, requestID string, obs []observation.Observation) error {
 	col := l.db.Collection(dayName(at))
 	for len(obs) > 0 {
 		n := min(len(obs), maxPerDoc)

@@ -10,15 +10,15 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/obslog"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
-func obs(i int, at time.Time, kind discovery.Kind) discovery.Observation {
-	return discovery.Observation{ID: fmt.Sprintf("o%d", i), Collector: "c", ObservedAt: at, ValidUntil: at.Add(time.Hour),
-		Source: discovery.SourceSNMPPoll, Kind: kind, State: discovery.StateDown, Conditions: []string{"snmp.unreachable"},
-		Address: &discovery.Address{IP: "10.0.0.1"}, Identity: discovery.Identity{SysName: fmt.Sprintf("d%d", i)}, Clinical: i%2 == 1}
+func obs(i int, at time.Time, kind observation.Kind) observation.Observation {
+	return observation.Observation{ID: fmt.Sprintf("o%d", i), Collector: "c", ObservedAt: at, ValidUntil: at.Add(time.Hour),
+		Source: observation.SourceSNMPPoll, Kind: kind, State: observation.StateDown, Conditions: []string{"snmp.unreachable"},
+		Address: &observation.Address{IP: "10.0.0.1"}, Identity: observation.Identity{SysName: fmt.Sprintf("d%d", i)}, Clinical: i%2 == 1}
 }
 
 func TestRecordReadPrune(t *testing.T) {
@@ -28,7 +28,7 @@ func TestRecordReadPrune(t *testing.T) {
 	day := time.Date(2026, 2, 1, 23, 59, 0, 0, time.UTC)
 	// Only what changed state is kept: a refresh that raised nothing, a duplicate and
 	// an outcome without observation are not.
-	o1, o2, o3, o4 := obs(1, day, discovery.KindChange), obs(2, day, discovery.KindRefresh), obs(3, day, discovery.KindRefresh), obs(4, day, discovery.KindEvent)
+	o1, o2, o3, o4 := obs(1, day, observation.KindChange), obs(2, day, observation.KindRefresh), obs(3, day, observation.KindRefresh), obs(4, day, observation.KindEvent)
 	outs := []assets.Outcome{{Observation: &o1}, {Observation: &o2}, {Observation: &o3, Raised: []string{"snmp.unreachable"}},
 		{Observation: &o4, Duplicate: true}, {}}
 	if err := log.Record(ctx, day, "req-1", outs); err != nil {
@@ -38,9 +38,9 @@ func TestRecordReadPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := day.Add(2 * time.Minute) // the next UTC day
-	many := make([]discovery.Observation, 1200)
+	many := make([]observation.Observation, 1200)
 	for i := range many {
-		many[i] = obs(100+i, next, discovery.KindChange)
+		many[i] = obs(100+i, next, observation.KindChange)
 	}
 	if err := log.Write(ctx, next, "req-3", many); err != nil {
 		t.Fatal(err)
@@ -93,9 +93,9 @@ func BenchmarkWrite(b *testing.B) {
 	log := obslog.Open(st.DB, testkit.Logger())
 	at := time.Now()
 	for _, n := range []int{1, 50} {
-		batch := make([]discovery.Observation, n)
+		batch := make([]observation.Observation, n)
 		for i := range batch {
-			batch[i] = obs(i, at, discovery.KindChange)
+			batch[i] = obs(i, at, observation.KindChange)
 		}
 		b.Run(fmt.Sprintf("log/%d", n), func(b *testing.B) {
 			for range b.N {
@@ -119,21 +119,21 @@ func BenchmarkWrite(b *testing.B) {
 // created an asset. Events (a trap storm) and stale or replayed observations are not.
 func TestKeep(t *testing.T) {
 	at := time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
-	o := func(kind discovery.Kind) *discovery.Observation { x := obs(1, at, kind); return &x }
+	o := func(kind observation.Kind) *observation.Observation { x := obs(1, at, kind); return &x }
 	for _, tc := range []struct {
 		name string
 		out  assets.Outcome
 		want bool
 	}{
-		{"change", assets.Outcome{Observation: o(discovery.KindChange)}, true},
-		{"discovery", assets.Outcome{Observation: o(discovery.KindDiscovered)}, true},
-		{"refresh that changed nothing", assets.Outcome{Observation: o(discovery.KindRefresh)}, false},
-		{"refresh that raised", assets.Outcome{Observation: o(discovery.KindRefresh), Raised: []string{"x"}}, true},
-		{"refresh that created", assets.Outcome{Observation: o(discovery.KindRefresh), Created: true}, true},
-		{"event", assets.Outcome{Observation: o(discovery.KindEvent), Event: "snmp.trap"}, false},
-		{"event that created its asset", assets.Outcome{Observation: o(discovery.KindEvent), Created: true}, true},
-		{"stale change", assets.Outcome{Observation: o(discovery.KindChange), Stale: true}, false},
-		{"duplicate", assets.Outcome{Observation: o(discovery.KindChange), Duplicate: true}, false},
+		{"change", assets.Outcome{Observation: o(observation.KindChange)}, true},
+		{"discovery", assets.Outcome{Observation: o(observation.KindDiscovered)}, true},
+		{"refresh that changed nothing", assets.Outcome{Observation: o(observation.KindRefresh)}, false},
+		{"refresh that raised", assets.Outcome{Observation: o(observation.KindRefresh), Raised: []string{"x"}}, true},
+		{"refresh that created", assets.Outcome{Observation: o(observation.KindRefresh), Created: true}, true},
+		{"event", assets.Outcome{Observation: o(observation.KindEvent), Event: "snmp.trap"}, false},
+		{"event that created its asset", assets.Outcome{Observation: o(observation.KindEvent), Created: true}, true},
+		{"stale change", assets.Outcome{Observation: o(observation.KindChange), Stale: true}, false},
+		{"duplicate", assets.Outcome{Observation: o(observation.KindChange), Duplicate: true}, false},
 		{"no observation", assets.Outcome{}, false},
 	} {
 		if got := obslog.Keep(tc.out); got != tc.want {
@@ -147,9 +147,9 @@ func TestPruneSize(t *testing.T) {
 	ctx := context.Background()
 	log := obslog.Open(testkit.Store(t).DB, testkit.Logger())
 	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	many := make([]discovery.Observation, 400)
+	many := make([]observation.Observation, 400)
 	for i := range many {
-		many[i] = obs(i, day, discovery.KindChange)
+		many[i] = obs(i, day, observation.KindChange)
 	}
 	for d := range 4 {
 		if err := log.Write(ctx, day.AddDate(0, 0, d), "r", many); err != nil {

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/problems"
 	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/testkit"
@@ -55,15 +55,15 @@ func (r *rig) clock() time.Time { return r.now }
 
 func (r *rig) apply(name, model string, down bool) {
 	r.seq++
-	o := discovery.Observation{ID: fmt.Sprintf("o%d", r.seq), Collector: "c", Site: "s", ObservedAt: r.now, ValidUntil: r.now.Add(time.Hour),
-		Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange,
-		Identity: discovery.Identity{SysName: name, Class: "INFUSION_PUMP", Manufacturer: "Acme", Model: model},
-		Location: &discovery.Location{CareArea: "WARD", Unit: "unit-" + name},
-		State:    discovery.StateUp, Conditions: []string{}}
+	o := observation.Observation{ID: fmt.Sprintf("o%d", r.seq), Collector: "c", Site: "s", ObservedAt: r.now, ValidUntil: r.now.Add(time.Hour),
+		Source: observation.SourceSNMPPoll, Kind: observation.KindChange,
+		Identity: observation.Identity{SysName: name, Class: "INFUSION_PUMP", Manufacturer: "Acme", Model: model},
+		Location: &observation.Location{CareArea: "WARD", Unit: "unit-" + name},
+		State:    observation.StateUp, Conditions: []string{}}
 	if down {
-		o.State, o.Condition, o.Conditions = discovery.StateDown, discovery.CondHL7HeartbeatLost, []string{discovery.CondHL7HeartbeatLost}
+		o.State, o.Condition, o.Conditions = observation.StateDown, observation.CondHL7HeartbeatLost, []string{observation.CondHL7HeartbeatLost}
 	}
-	outs, err := r.reg.Apply(context.Background(), []discovery.Observation{o}, "")
+	outs, err := r.reg.Apply(context.Background(), []observation.Observation{o}, "")
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestRecurrenceOpensProblemsAndStoreRoundTrip(t *testing.T) {
 	if !p.FirstSeen.Equal(incs[len(incs)-1].OpenedAt) || !p.LastSeen.Equal(incs[0].OpenedAt) {
 		t.Errorf("first/last seen %s/%s, incidents opened %s..%s", p.FirstSeen, p.LastSeen, incs[len(incs)-1].OpenedAt, incs[0].OpenedAt)
 	}
-	if len(p.Conditions) != 1 || p.Conditions[0] != (problems.ConditionCount{Condition: discovery.CondHL7HeartbeatLost, Count: 3}) {
+	if len(p.Conditions) != 1 || p.Conditions[0] != (problems.ConditionCount{Condition: observation.CondHL7HeartbeatLost, Count: 3}) {
 		t.Errorf("conditions %+v", p.Conditions)
 	}
 	if !strings.Contains(p.Title, "pump-1") || !strings.Contains(p.Title, "3 incidents") {

@@ -207,7 +207,7 @@ func replayOne(ctx context.Context, o Options, log *obslog.Log, snapshot []*asse
 	if err := seed(ctx, ast, snapshot); err != nil {
 		return nil, err
 	}
-	reg, err := assets.NewService(ctx, ast, assets.Options{Logger: quiet, Now: clk.now})
+	reg, err := assets.NewService(ctx, ast, assets.Options{Logger: quiet, Now: clk.now, Conditions: p.Conditions()})
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/obslog"
 	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/testkit"
@@ -154,7 +154,7 @@ func (l *live) advance(t time.Time) {
 }
 
 // apply is the cmdb's ingest at time at: apply, record, then incidents.
-func (l *live) apply(at time.Time, obs []discovery.Observation) {
+func (l *live) apply(at time.Time, obs []observation.Observation) {
 	ctx := context.Background()
 	l.advance(at)
 	outs, err := l.reg.Apply(ctx, obs, fmt.Sprintf("req-%d", l.seq))
@@ -175,18 +175,18 @@ func (l *live) apply(at time.Time, obs []discovery.Observation) {
 	l.busy = at.Add(10 * time.Minute)
 }
 
-func (l *live) obs(d *device, at time.Time, kind discovery.Kind, down bool) discovery.Observation {
+func (l *live) obs(d *device, at time.Time, kind observation.Kind, down bool) observation.Observation {
 	l.seq++
-	o := discovery.Observation{
+	o := observation.Observation{
 		ID: fmt.Sprintf("o%06d", l.seq), Collector: "sim", Site: "main", ObservedAt: at, ValidUntil: at.Add(24 * time.Hour),
-		Source: discovery.SourceSNMPPoll, Kind: kind,
-		Address:  &discovery.Address{IP: d.ip, Port: 161},
-		Identity: discovery.Identity{SysName: d.name, Class: d.class, Manufacturer: "Acme", Model: d.class + "-9"},
-		Location: &discovery.Location{CareArea: d.area, Unit: d.unit},
-		State:    discovery.StateUp, Conditions: []string{},
+		Source: observation.SourceSNMPPoll, Kind: kind,
+		Address:  &observation.Address{IP: d.ip, Port: 161},
+		Identity: observation.Identity{SysName: d.name, Class: d.class, Manufacturer: "Acme", Model: d.class + "-9"},
+		Location: &observation.Location{CareArea: d.area, Unit: d.unit},
+		State:    observation.StateUp, Conditions: []string{},
 	}
 	if down {
-		o.State, o.Condition, o.Conditions = discovery.StateDown, discovery.CondSNMPUnreachable, []string{discovery.CondSNMPUnreachable}
+		o.State, o.Condition, o.Conditions = observation.StateDown, observation.CondSNMPUnreachable, []string{observation.CondSNMPUnreachable}
 	}
 	return o
 }
@@ -198,16 +198,16 @@ func recordWeek(t *testing.T, p *incidents.Policy, devs []*device, eps []episode
 	type event struct {
 		at   time.Time
 		dev  *device
-		kind discovery.Kind
+		kind observation.Kind
 		down bool
 	}
 	var evs []event
 	for _, d := range devs {
-		evs = append(evs, event{weekStart, d, discovery.KindDiscovered, false})
+		evs = append(evs, event{weekStart, d, observation.KindDiscovered, false})
 	}
 	down := map[*device][]episode{}
 	for _, e := range eps {
-		evs = append(evs, event{e.start, e.dev, discovery.KindChange, true}, event{e.end, e.dev, discovery.KindChange, false})
+		evs = append(evs, event{e.start, e.dev, observation.KindChange, true}, event{e.end, e.dev, observation.KindChange, false})
 		down[e.dev] = append(down[e.dev], e)
 	}
 	isDown := func(d *device, at time.Time) bool {
@@ -216,16 +216,16 @@ func recordWeek(t *testing.T, p *incidents.Policy, devs []*device, eps []episode
 	for at := weekStart.Add(6 * time.Hour); at.Before(weekStart.Add(week)); at = at.Add(6 * time.Hour) {
 		for _, d := range devs {
 			// Half a minute off the hour: never at the same instant as a change.
-			evs = append(evs, event{at.Add(30 * time.Second), d, discovery.KindRefresh, isDown(d, at.Add(30*time.Second))})
+			evs = append(evs, event{at.Add(30 * time.Second), d, observation.KindRefresh, isDown(d, at.Add(30*time.Second))})
 		}
 	}
 	slices.SortStableFunc(evs, func(a, b event) int { return a.at.Compare(b.at) })
 	for i := 0; i < len(evs); {
 		j := i
-		var batch []discovery.Observation
+		var batch []observation.Observation
 		for ; j < len(evs) && evs[j].at.Equal(evs[i].at); j++ {
 			batch = append(batch, l.obs(evs[j].dev, evs[j].at, evs[j].kind, evs[j].down))
-			if evs[j].kind == discovery.KindRefresh {
+			if evs[j].kind == observation.KindRefresh {
 				l.refreshes++
 			}
 		}

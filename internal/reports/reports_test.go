@@ -11,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/reports"
 	"github.com/medcmdb/medcmdb/internal/store"
 	"github.com/medcmdb/medcmdb/internal/testkit"
@@ -51,14 +51,14 @@ func (r *rig) at(d time.Duration) {
 
 func (r *rig) state(name, class, area string, down bool) {
 	r.seq++
-	o := discovery.Observation{ID: fmt.Sprintf("o%d", r.seq), Collector: "c", Site: "main", ObservedAt: r.now, ValidUntil: r.now.Add(time.Hour),
-		Source: discovery.SourceSNMPPoll, Kind: discovery.KindChange, State: discovery.StateUp, Conditions: []string{},
-		Identity: discovery.Identity{SysName: name, Class: class, Manufacturer: "Acme", Model: class[:3] + "-1"},
-		Location: &discovery.Location{CareArea: area, Unit: name}}
+	o := observation.Observation{ID: fmt.Sprintf("o%d", r.seq), Collector: "c", Site: "main", ObservedAt: r.now, ValidUntil: r.now.Add(time.Hour),
+		Source: observation.SourceSNMPPoll, Kind: observation.KindChange, State: observation.StateUp, Conditions: []string{},
+		Identity: observation.Identity{SysName: name, Class: class, Manufacturer: "Acme", Model: class[:3] + "-1"},
+		Location: &observation.Location{CareArea: area, Unit: name}}
 	if down {
-		o.State, o.Conditions = discovery.StateDown, []string{discovery.CondSNMPUnreachable}
+		o.State, o.Conditions = observation.StateDown, []string{observation.CondSNMPUnreachable}
 	}
-	outs, err := r.reg.Apply(context.Background(), []discovery.Observation{o}, "")
+	outs, err := r.reg.Apply(context.Background(), []observation.Observation{o}, "")
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // ErrNotFound means no allow-list entry has that id.
@@ -156,8 +156,8 @@ func (d *Detector) Observe(ctx context.Context, outs []assets.Outcome) error {
 
 // fromRange: polls and sweeps come from a range (or static target) whose clinical
 // flag they carry; traps, HL7 and imports say nothing about ranges.
-func fromRange(o *discovery.Observation) bool {
-	return (o.Source == discovery.SourceSNMPPoll || o.Source == discovery.SourceSNMPSweep) && o.Address != nil && o.Address.IP != ""
+func fromRange(o *observation.Observation) bool {
+	return (o.Source == observation.SourceSNMPPoll || o.Source == observation.SourceSNMPSweep) && o.Address != nil && o.Address.IP != ""
 }
 
 func first(s []string) string {
@@ -310,6 +310,6 @@ func (d *Detector) decorate(a *assets.Asset) *assets.Asset {
 	}
 	c := a.Clone()
 	c.Channels = append(c.Channels, &assets.Channel{Collector: "cmdb", Channel: "security",
-		State: string(discovery.StateDegraded), Conditions: []string{incidents.CondRogueDevice}})
+		State: string(observation.StateDegraded), Conditions: []string{observation.CondRogueDevice}})
 	return c
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/rogue"
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
@@ -52,12 +52,12 @@ rogue_devices:
 	seq := 0
 	see := func(ip, mac, oid, class string, clinical bool) *assets.Asset {
 		seq++
-		o := discovery.Observation{ID: fmt.Sprintf("o%d", seq), Collector: "c", Site: "main", ObservedAt: now, ValidUntil: now.Add(time.Hour),
-			Source: discovery.SourceSNMPSweep, Kind: discovery.KindDiscovered, State: discovery.StateUp, Conditions: []string{},
-			Address:  &discovery.Address{IP: ip, Port: 161},
-			Identity: discovery.Identity{MACs: []string{mac}, SysObjectID: oid, Class: class, SysName: "dev-" + ip},
-			Location: &discovery.Location{CareArea: "ICU", Unit: "ICU-3"}, Clinical: clinical}
-		outs, err := reg.Apply(ctx, []discovery.Observation{o}, "")
+		o := observation.Observation{ID: fmt.Sprintf("o%d", seq), Collector: "c", Site: "main", ObservedAt: now, ValidUntil: now.Add(time.Hour),
+			Source: observation.SourceSNMPSweep, Kind: observation.KindDiscovered, State: observation.StateUp, Conditions: []string{},
+			Address:  &observation.Address{IP: ip, Port: 161},
+			Identity: observation.Identity{MACs: []string{mac}, SysObjectID: oid, Class: class, SysName: "dev-" + ip},
+			Location: &observation.Location{CareArea: "ICU", Unit: "ICU-3"}, Clinical: clinical}
+		outs, err := reg.Apply(ctx, []observation.Observation{o}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ rogue_devices:
 	see("10.99.0.53", "00:11:22:33:44:57", "1.3.6.1.4.1.99999.7", "", false)               // not a clinical range
 
 	open, _ := eng.List(incidents.Filter{Open: ptr(true)}, 0, 10)
-	if len(open) != 1 || open[0].AssetID != rogueDev.ID || open[0].Condition != incidents.CondRogueDevice {
+	if len(open) != 1 || open[0].AssetID != rogueDev.ID || open[0].Condition != observation.CondRogueDevice {
 		t.Fatalf("open incidents: %+v", open)
 	}
 	inc := open[0]

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 	"github.com/medcmdb/medcmdb/internal/obslog"
 	"github.com/medcmdb/medcmdb/internal/replay"
 	"github.com/medcmdb/medcmdb/internal/server"
@@ -123,7 +124,7 @@ knowledge:
 	for _, i := range list.Incidents.Nodes {
 		byCond[i.Condition] = i
 	}
-	vent, rogueInc := byCond["snmp.unreachable"], byCond[incidents.CondRogueDevice]
+	vent, rogueInc := byCond["snmp.unreachable"], byCond[observation.CondRogueDevice]
 	if vent.Priority != "P1" || len(vent.Knowledge) != 2 || vent.Knowledge[0].Title != "Ventilator offline" || vent.Knowledge[1].Text == "" {
 		t.Errorf("ventilator incident %+v", vent)
 	}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/medcmdb/medcmdb/graphql"
 	"github.com/medcmdb/medcmdb/internal/assets"
-	"github.com/medcmdb/medcmdb/internal/discovery"
 	"github.com/medcmdb/medcmdb/internal/fleet"
 	"github.com/medcmdb/medcmdb/internal/incidents"
+	"github.com/medcmdb/medcmdb/internal/observation"
 )
 
 // pipeline applies observation batches: validate, reconcile assets, then incidents.
@@ -33,7 +33,7 @@ func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Register
 			Name: "medcmdb_observations_received_total", Help: "Observations received from collectors, by source.",
 		}, []string{"source"}),
 	}
-	for _, s := range []discovery.Source{discovery.SourceSNMPPoll, discovery.SourceSNMPSweep, discovery.SourceSNMPTrap, discovery.SourceHL7, discovery.SourceImport, "invalid"} {
+	for _, s := range []observation.Source{observation.SourceSNMPPoll, observation.SourceSNMPSweep, observation.SourceSNMPTrap, observation.SourceHL7, observation.SourceImport, "invalid"} {
 		p.received.WithLabelValues(string(s))
 	}
 	// received counts every delivery attempt; applied says what became of the valid
@@ -53,9 +53,9 @@ func newPipeline(a *assets.Service, e *incidents.Engine, reg prometheus.Register
 
 // Report implements graphql.Reporter. The answer comes only after every accepted
 // observation is persisted, so a collector may drop what was acknowledged.
-func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery.Observation) (*graphql.ReportResult, error) {
-	res := &graphql.ReportResult{Rejected: []graphql.Rejection{}, AssetIDs: make([]string, len(obs))}
-	valid := make([]discovery.Observation, 0, len(obs))
+func (p *pipeline) Report(ctx context.Context, collector string, obs []observation.Observation) (*observation.ReportResult, error) {
+	res := &observation.ReportResult{Rejected: []observation.Rejection{}, AssetIDs: make([]string, len(obs))}
+	valid := make([]observation.Observation, 0, len(obs))
 	index := make([]int, 0, len(obs)) // position in obs of each valid observation
 	for i := range obs {
 		o := &obs[i]
@@ -63,7 +63,7 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 			o.Collector = collector
 		}
 		if err := o.Validate(); err != nil {
-			res.Rejected = append(res.Rejected, graphql.Rejection{ID: o.ID, Reason: err.Error()})
+			res.Rejected = append(res.Rejected, observation.Rejection{ID: o.ID, Reason: err.Error()})
 			p.received.WithLabelValues("invalid").Inc()
 			continue
 		}
@@ -116,7 +116,7 @@ func (p *pipeline) Report(ctx context.Context, collector string, obs []discovery
 // validitySpan is how long the observations of a report hold: the longest span
 // between observedAt and validUntil. A collector is silent once that has passed since
 // its last report without another.
-func validitySpan(obs []discovery.Observation) time.Duration {
+func validitySpan(obs []observation.Observation) time.Duration {
 	var span time.Duration
 	for i := range obs {
 		if !obs[i].ValidUntil.IsZero() {

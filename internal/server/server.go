@@ -119,7 +119,7 @@ func (s *Server) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.assets, err = assets.NewService(ctx, ast, assets.Options{Logger: log}); err != nil {
+	if s.assets, err = assets.NewService(ctx, ast, assets.Options{Logger: log, Conditions: s.cfg.Policy.Conditions()}); err != nil {
 		return err
 	}
 	s.audit = audit.New(s.store.DB, log)

@@ -1,4 +1,4 @@
-package discovery
+package observation
 
 import (
 	"strings"

@@ -1,7 +1,4 @@
-// Package discovery owns the wire: SNMP sweeps and polls, trap reception, HL7 over MLLP,
-// heartbeat timers, and the Observation type a collector sends to the cmdb. It never
-// touches the database and never imports the asset or incident packages.
-package discovery
+package observation
 
 import (
 	"errors"
@@ -68,21 +65,6 @@ const (
 	KindChange     Kind = "CHANGE"
 	KindRefresh    Kind = "REFRESH"
 	KindEvent      Kind = "EVENT"
-)
-
-// Well-known condition codes.
-const (
-	CondSNMPUnreachable   = "snmp.unreachable"
-	CondHL7HeartbeatLost  = "hl7.heartbeat_lost"
-	CondDeviceRebooted    = "device.rebooted"
-	CondUPSOnBattery      = "ups.on_battery"
-	CondUPSBatteryLow     = "ups.battery_low"
-	CondInterfaceDown     = "interface.down"
-	CondTechnicalAlarm    = "device.alarm.technical"
-	CondSelfTestFailed    = "device.self_test_failed"
-	CondCollectorSilent   = "collector.silent"
-	CondUnknownTrap       = "snmp.trap"
-	CondDeviceUnreachable = "device.unreachable"
 )
 
 // Observation is what one collector saw about one device at one moment.
