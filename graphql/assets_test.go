@@ -16,7 +16,12 @@ import (
 )
 
 // newAssetServer serves the API over a real asset registry on the test store.
-func newAssetServer(t *testing.T) (*httptest.Server, *assets.Service) {
+func newAssetServer(t testing.TB) (*httptest.Server, *assets.Service) {
+	return newAssetServerWith(t, DefaultLimits())
+}
+
+// newAssetServerWith is newAssetServer with other limits.
+func newAssetServerWith(t testing.TB, l Limits) (*httptest.Server, *assets.Service) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := assets.OpenStore(ctx, testkit.Store(t))
@@ -28,8 +33,8 @@ func newAssetServer(t *testing.T) (*httptest.Server, *assets.Service) {
 		t.Fatal(err)
 	}
 	h, err := NewHandler(Deps{Assets: svc, Incidents: fakeIncidents{}, Reporter: &recordingReporter{}},
-		fakeAuth{"viewer-tok": auth.RoleViewer, "alice": auth.RoleBiomed, "desk-tok": auth.RoleServiceDesk},
-		nil, testkit.Logger(), DefaultLimits())
+		fakeAuth{"viewer-tok": auth.RoleViewer, "alice": auth.RoleBiomed, "desk-tok": auth.RoleServiceDesk, "admin-tok": auth.RoleAdmin},
+		nil, testkit.Logger(), l)
 	if err != nil {
 		t.Fatal(err)
 	}
