@@ -1,12 +1,13 @@
 // Command gqlhostile measures what hostile GraphQL requests cost a real `cmdb serve`:
 // for each shape of internal/gqlhostile and each size, the wall time of the answer, the
 // server's CPU time and the growth of its peak resident set, one request at a time.
-// With -sigterm it also floods the server with the shapes and measures how long SIGTERM
-// takes to end it.
+// With -sigterm N it then floods the server with the shapes at N repetitions and
+// measures how long SIGTERM takes to end it.
 //
 //	go run ./bench/gqlhostile                        # every shape at 1,000, 5,000 and the body limit
 //	go run ./bench/gqlhostile -shapes enum-list -sizes 100,1000,4000
 //	go run ./bench/gqlhostile -bin /path/to/old/cmdb # measure another build
+//	go run ./bench/gqlhostile -shapes enum-list,variables -sizes 10 -sigterm 5000
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,7 +36,7 @@ func main() {
 	sizes := flag.String("sizes", "1000,5000,fit", "comma-separated repetition counts; fit = as many as the body limit allows")
 	limit := flag.Int("limit", 16<<20-1024, "body size for fit, bytes")
 	timeout := flag.Duration("timeout", 60*time.Second, "give up on one request after this long (the server is then restarted)")
-	sigterm := flag.Bool("sigterm", false, "also flood the server and measure how long SIGTERM takes")
+	sigterm := flag.Int("sigterm", 0, "if not 0: then flood the server with the shapes at this many repetitions, and measure how long SIGTERM takes to end it")
 	flag.Parse()
 	if err := run(*bin, *shapes, *sizes, *limit, *timeout, *sigterm); err != nil {
 		fmt.Fprintln(os.Stderr, "gqlhostile:", err)
@@ -42,7 +44,7 @@ func main() {
 	}
 }
 
-func run(bin, shapeList, sizeList string, limit int, timeout time.Duration, sigterm bool) error {
+func run(bin, shapeList, sizeList string, limit int, timeout time.Duration, sigterm int) error {
 	work, err := os.MkdirTemp("", "medcmdb-gqlhostile-")
 	if err != nil {
 		return err
@@ -95,27 +97,33 @@ func run(bin, shapeList, sizeList string, limit int, timeout time.Duration, sigt
 			fmt.Printf("%s  %.80q\n", r, r.Message)
 		}
 	}
-	if sigterm {
-		return flood(srv, todo, limit)
+	if sigterm > 0 {
+		return flood(srv, todo, sigterm)
 	}
 	return nil
 }
 
-// flood sends every shape at the body limit from 4 clients, then SIGTERM, and reports
-// how long the process took to end and its exit status.
-func flood(srv *server, shapes []gqlhostile.Shape, limit int) error {
+// flood sends the shapes, n repetitions each, from 4 clients for 3 s, then SIGTERM,
+// and reports how long the process took to end and its exit status.
+func flood(srv *server, shapes []gqlhostile.Shape, n int) error {
+	var bodies [][]byte
+	for _, s := range shapes {
+		bodies = append(bodies, s.Body(n))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	for range 4 {
+	var sent atomic.Int64
+	for c := range 4 {
 		wg.Go(func() {
-			for i := 0; ctx.Err() == nil; i++ {
-				s := shapes[i%len(shapes)]
-				_, _ = gqlhostile.Probe(ctx, srv.url, srv.token, s.Body(min(gqlhostile.Fit(s, limit), 1<<20)), srv.pid())
+			for i := c; ctx.Err() == nil; i++ {
+				sent.Add(1)
+				_, _ = gqlhostile.Probe(ctx, srv.url, srv.token, bodies[i%len(bodies)], srv.pid())
 			}
 		})
 	}
 	time.Sleep(3 * time.Second)
+	fmt.Printf("flood: %d requests sent in 3 s, cmdb at %d MiB, %v of CPU\n", sent.Load(), gqlhostile.RSS(srv.pid())>>20, gqlhostile.CPUTime(srv.pid()).Round(time.Millisecond))
 	start := time.Now()
 	_ = srv.cmd.Process.Signal(syscall.SIGTERM)
 	select {
