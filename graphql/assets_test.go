@@ -146,6 +146,11 @@ func TestAssetAPI(t *testing.T) {
 	if dig(out, "data", "addRecall", "id") == nil {
 		t.Fatalf("addRecall: %v", out)
 	}
+	// A recall's URL becomes a link: a script URL is refused, as for advisories.
+	status, out = gqlDo(t, srv.URL, "alice", `mutation { addRecall(input: {manufacturer: "DRAEGER", model: "v800", reference: "Z-2", url: "javascript:alert(document.cookie)"}) { id } }`, nil)
+	if status != 400 || firstCode(out) != CodeBadUserInput || !strings.Contains(fmt.Sprint(out), "http(s) URL") {
+		t.Fatalf("addRecall with a javascript: URL: %d %v", status, out)
+	}
 	_, out = gqlDo(t, srv.URL, "viewer-tok", `{ assets(filter: {recalled: true}) { nodes { name recalls { reference } } } }`, nil)
 	if dig(out, "data", "assets", "nodes", 0, "recalls", 0, "reference") != "Z-1" {
 		t.Fatalf("recalls: %v", out)
