@@ -6,12 +6,15 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	gql "github.com/graphql-go/graphql"
 	"github.com/graphql-go/graphql/language/ast"
 	"github.com/graphql-go/graphql/language/parser"
 	"github.com/graphql-go/graphql/language/printer"
 	"github.com/graphql-go/graphql/language/source"
+
+	"github.com/medcmdb/medcmdb/internal/discovery"
 )
 
 func repeat(n int, f func(i int) string) string {
@@ -248,5 +251,43 @@ func TestVariablesChecked(t *testing.T) {
 	err := checkVariables(&s, doc.Definitions[0].(*ast.OperationDefinition), map[string]any{"g": big})
 	if err == nil || len(err.Error()) > 400 {
 		t.Errorf("100,000 bad items: %d bytes of error: %.200v", len(fmt.Sprint(err)), err)
+	}
+}
+
+// A collector's largest batch (5,000 observations) of typical SNMP observations fits
+// in MaxJSONValues; one of observations with every field set does not, and the
+// collector then splits it (discovery.Reporter.deliver), so nothing is lost.
+func TestCollectorBatchFitsTheValueLimit(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	typical := discovery.Observation{ID: "site-a/10.20.1.17/1767322000000000000", Collector: "site-a", Site: "main",
+		ObservedAt: now, ValidUntil: now.Add(3 * time.Minute), Source: discovery.SourceSNMPPoll, Kind: discovery.KindRefresh,
+		Address:  &discovery.Address{IP: "10.20.1.17", Port: 161},
+		Identity: discovery.Identity{SysName: "icu-3-mon-07", SysObjectID: "1.3.6.1.4.1.99999.1.7", SysDescr: "Monitor 7000 fw 2.1", MACs: []string{"00:11:22:33:44:55"}},
+		Location: &discovery.Location{Building: "Tower A", Floor: "3", Unit: "ICU-3", CareArea: "ICU"},
+		State:    discovery.StateUp, Conditions: []string{}}
+	full := typical
+	full.Identity = discovery.Identity{EUI64: "0011223344556677", Manufacturer: "Acme", Model: "M7000", Serial: "SN1",
+		MACs: []string{"00:11:22:33:44:55", "00:11:22:33:44:56"}, SysName: "x", SysObjectID: "1.3", SysDescr: "d", Firmware: "2.1",
+		Software: "s", MDCCode: "MDC_DEV_MON", Class: "PATIENT_MONITOR", HL7App: "MON7"}
+	full.Location = &discovery.Location{Building: "A", Floor: "3", Unit: "ICU-3", CareArea: "ICU", Room: "12", Bed: "2", Raw: "A/3/ICU-3/12/2"}
+	full.Neighbors = []discovery.Neighbor{{Kind: "CONNECTED_TO", IP: "10.20.0.1", MAC: "aa:bb", SysName: "sw1", HL7App: "", Port: "Gi1/0/7"},
+		{Kind: "REPORTS_VIA", IP: "10.20.0.2", MAC: "aa:bc", SysName: "gw1", HL7App: "GW", Port: "2575"}}
+	full.Condition, full.Conditions, full.Detail = "ups.on_battery", []string{"ups.on_battery", "device.alarm.technical"}, "on battery since 03:02"
+	count := func(o discovery.Observation) int {
+		batch := make([]discovery.Observation, 5000)
+		for i := range batch {
+			batch[i] = o
+		}
+		body, _ := json.Marshal(map[string]any{"query": "mutation", "variables": map[string]any{"batch": map[string]any{"collector": "site-a", "observations": batch}}})
+		n, err := valueCount(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(typical); n > MaxJSONValues*3/4 {
+		t.Errorf("5,000 typical observations hold %d JSON values: too close to MaxJSONValues (%d)", n, MaxJSONValues)
+	} else {
+		t.Logf("5,000 typical observations: %d values; with every field set: %d (MaxJSONValues %d)", n, count(full), MaxJSONValues)
 	}
 }

@@ -58,8 +58,8 @@ func (r *Recall) Validate() error {
 }
 
 // CheckWebURL refuses anything but an absolute http or https URL with a host. Recall
-// and advisory URLs become links on the board and in the explorer: a javascript: or
-// data: URL there would run in the session of whoever follows it.
+// and advisory URLs are there to be followed: shown as a link, a javascript: or data:
+// URL would run in the session of whoever follows it.
 func CheckWebURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
