@@ -198,7 +198,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusBadRequest, err)
 		return
 	}
-	if h.gone(r) {
+	if h.gone(w, r) {
 		return
 	}
 	if errs := validate(&h.schema, doc); len(errs) > 0 {
@@ -210,7 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusBadRequest, err)
 		return
 	}
-	if h.gone(r) {
+	if h.gone(w, r) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.limits.Timeout)
@@ -221,7 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := gql.Execute(gql.ExecuteParams{
 		Schema: h.schema, AST: doc, OperationName: req.OperationName, Args: req.Variables, Context: ctx,
 	})
-	if h.gone(r) {
+	if h.gone(w, r) {
 		return
 	}
 	relocate(res.Errors, req.Query)
@@ -279,13 +279,15 @@ func (h *Handler) refuse(w http.ResponseWriter, status int, err error) {
 	writeErrors(w, status, err)
 }
 
-// gone reports whether the client went away (or the time ran out), counting it: the
-// rest of the request's work is skipped.
-func (h *Handler) gone(r *http.Request) bool {
+// gone reports whether the request's context ended: the client went away, or the
+// cmdb is stopping. The rest of its work is skipped, counted; a client still there is
+// told to try again (503: a collector keeps its batch).
+func (h *Handler) gone(w http.ResponseWriter, r *http.Request) bool {
 	if r.Context().Err() == nil {
 		return false
 	}
 	h.cancelled.Inc()
+	writeErrors(w, http.StatusServiceUnavailable, errorf(CodeUnavailable, "request cancelled: the cmdb is stopping; try again"))
 	return true
 }
 

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -141,5 +143,34 @@ func TestDisconnectStopsTheWork(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(h.cancelled); n != 1 {
 		t.Errorf("medcmdb_graphql_cancelled_total = %v, want 1", n)
+	}
+}
+
+// TestStoppingAnswers503: when the cmdb stops (the server cancels the contexts of the
+// requests in flight), a client still waiting is told to try again, at once.
+func TestStoppingAnswers503(t *testing.T) {
+	inv := &slowAssets{}
+	h, err := NewHandler(Deps{Assets: inv, Incidents: fakeIncidents{}, Reporter: &recordingReporter{}},
+		fakeAuth{"viewer-tok": auth.RoleViewer}, nil, testkit.Logger(), unlimited())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopping, stop := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return stopping }
+	srv.Start()
+	defer srv.Close()
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 200 {
+		fmt.Fprintf(&q, " a%d: assets(first: 1) { totalCount }", i)
+	}
+	q.WriteString(" }")
+	body, _ := json.Marshal(map[string]string{"query": q.String()})
+	time.AfterFunc(100*time.Millisecond, stop)
+	start := time.Now()
+	status, out := post(t, srv.URL, "viewer-tok", string(body))
+	if status != http.StatusServiceUnavailable || firstCode(out) != CodeUnavailable || time.Since(start) > 2*time.Second {
+		t.Fatalf("stopping: %d %v after %v, want 503 %s at once", status, out, time.Since(start), CodeUnavailable)
 	}
 }
