@@ -6,9 +6,10 @@ import (
 
 // checkDocument refuses, in one pass over the parsed document, what would make
 // graphql-go's validator slow or its errors large: too many definitions, variables,
-// arguments, directives or literal values, names too long, a name given twice where
-// GraphQL allows it once, and definitions other than operations and fragments. Its cost
-// is linear in the document; the validator's would not be.
+// arguments, directives or literal values, too much weight (nodes times their depth),
+// names too long, a name given twice where GraphQL allows it once, and definitions
+// other than operations and fragments. Its cost is linear in the document; the
+// validator's would not be.
 func checkDocument(doc *ast.Document) error {
 	if len(doc.Definitions) > MaxDefinitions {
 		return errorf(CodeQueryTooComplex, "the document holds %d operations and fragments: at most %d", len(doc.Definitions), MaxDefinitions)
