@@ -269,15 +269,15 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ShutdownGrace is how long requests in flight may run on after SIGTERM before their
+// shutdownGrace is how long requests in flight may run on after SIGTERM before their
 // contexts are cancelled; with what follows (handlers return at their next check, the
 // store closes), the process ends within Docker's default 10 s stop timeout.
-const ShutdownGrace = 5 * time.Second
+const shutdownGrace = 5 * time.Second
 
 // shutdownHTTP stops accepting connections and waits for the requests in flight, up
-// to ShutdownGrace; then cancels them and waits a little more for their handlers.
+// to shutdownGrace; then cancels them and waits a little more for their handlers.
 func (s *Server) shutdownHTTP() {
-	ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if s.http.Shutdown(ctx) == nil {
 		s.stopRequests()
