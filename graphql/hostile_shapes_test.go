@@ -174,3 +174,35 @@ func TestStoppingAnswers503(t *testing.T) {
 		t.Fatalf("stopping: %d %v after %v, want 503 %s at once", status, out, time.Since(start), CodeUnavailable)
 	}
 }
+
+// BenchmarkHostileShapes: every hostile shape at the 16 MiB body limit against the
+// handler (B/op is what the handler and the test's client allocate per request).
+//
+//	go test -run '^$' -bench HostileShapes -benchtime 3x ./graphql
+func BenchmarkHostileShapes(b *testing.B) {
+	srv, _ := newAssetServerWith(b, unlimited())
+	for _, s := range gqlhostile.Shapes() {
+		n := gqlhostile.Fit(s, int(DefaultLimits().MaxBodyBytes)-512)
+		if s.Name == "fragment-fanout" {
+			n = 40
+		}
+		body := s.Body(n)
+		b.Run(s.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer admin-tok")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode >= 500 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
