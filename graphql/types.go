@@ -166,7 +166,11 @@ func Schema() (gql.Schema, error) {
 func buildSchema() (gql.Schema, error) {
 	query := gql.NewObject(gql.ObjectConfig{Name: "Query", Fields: buildFields(nil, queryBuilders)})
 	mutation := gql.NewObject(gql.ObjectConfig{Name: "Mutation", Fields: buildFields(nil, mutationBuilders)})
-	return gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation, Types: []gql.Type{timeScalar}})
+	s, err := gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation, Types: []gql.Type{timeScalar}})
+	if err == nil {
+		stopWhenCancelled(s)
+	}
+	return s, err
 }
 
 // pageArgs are the arguments of a connection field.
