@@ -33,7 +33,7 @@ func init() {
 			Resolve: impact(func(im incidents.Impact) any { return im.SuppressedIncidents })}
 	})
 	ExtendIncident("suppressedDeviceCount", func() *gql.Field {
-		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Devices with an open incident suppressed by this one now.",
+		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Other devices with an open incident suppressed by this one now (its own device's other conditions count as incidents only).",
 			Resolve: impact(func(im incidents.Impact) any { return im.SuppressedDevices })}
 	})
 	ExtendIncident("impactedIncidentCount", func() *gql.Field {
@@ -41,7 +41,7 @@ func init() {
 			Resolve: impact(func(im incidents.Impact) any { return im.Incidents })}
 	})
 	ExtendIncident("impactedDeviceCount", func() *gql.Field {
-		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Devices this one took down: devices with an incident ever linked to it as their root cause.",
+		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Devices this one took down: other devices with an incident ever linked to it as their root cause.",
 			Resolve: impact(func(im incidents.Impact) any { return len(im.Devices) })}
 	})
 	ExtendIncident("impactedDevices", func() *gql.Field {

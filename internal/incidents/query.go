@@ -197,10 +197,12 @@ func (e *Engine) EachOpen(fn func(*Incident)) {
 
 // Impact is what a root incident took down, counted by device and by incident: one
 // device may have several incidents under one root (SNMP unreachable and HL7
-// heartbeat lost, say), so the two counts differ.
+// heartbeat lost, say), so the two counts differ. The root's own device is not among
+// the devices it took down, though its other conditions count as incidents (a device
+// down on SNMP is the root of its own lost HL7 heartbeat).
 type Impact struct {
-	// Devices are the assets with an incident linked to the root (now or before), in
-	// the order they were first linked.
+	// Devices are the other assets with an incident linked to the root (now or
+	// before), in the order they were first linked.
 	Devices []string
 	// SuppressedDevices are the devices among them with an open incident suppressed
 	// by the root now.
@@ -217,6 +219,9 @@ func (e *Engine) Impact(id string) Impact {
 	var im Impact
 	seen := map[string]bool{}
 	now := map[string]bool{}
+	if root := e.all[id]; root != nil {
+		seen[root.AssetID], now[root.AssetID] = true, true
+	}
 	for _, cid := range e.linked[id] {
 		c := e.all[cid]
 		im.Incidents++

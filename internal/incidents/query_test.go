@@ -62,6 +62,20 @@ func TestImpactCountsDevicesAndIncidentsApart(t *testing.T) {
 	if len(im.Devices) != 2 || im.SuppressedDevices != 1 || im.SuppressedIncidents != 2 {
 		t.Fatalf("after mon1 recovered: %+v, want 2 devices ever, 1 device (2 incidents) suppressed now", im)
 	}
+	// A device down on SNMP is the root of its own lost HL7 heartbeat: one incident
+	// under it, no other device.
+	r.set(asset("vent", assets.ClassVentilator, "ICU", "snmp.unreachable"))
+	r.set(asset("vent", assets.ClassVentilator, "ICU", "snmp.unreachable", "hl7.heartbeat_lost"))
+	r.advance(2 * p5s)
+	var own *incidents.Incident
+	for _, i := range r.all() {
+		if i.AssetID == "vent" && i.Condition == "snmp.unreachable" {
+			own = i
+		}
+	}
+	if im := r.e.Impact(own.ID); len(im.Devices) != 0 || im.SuppressedDevices != 0 || im.Incidents != 1 || im.SuppressedIncidents != 1 {
+		t.Fatalf("impact of the ventilator on its own HL7 heartbeat: %+v, want no device, 1 incident", im)
+	}
 	if im := r.e.Impact("no-such-incident"); len(im.Devices) != 0 || im.Incidents != 0 {
 		t.Fatalf("impact of nothing: %+v", im)
 	}
