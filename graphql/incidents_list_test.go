@@ -159,7 +159,7 @@ func TestIncidentsOrderSuppressedFilterAndImpact(t *testing.T) {
 				Nodes []struct {
 					SuppressedCount, SuppressedIncidentCount, SuppressedDeviceCount int
 					ImpactedCount, ImpactedIncidentCount, ImpactedDeviceCount       int
-					ImpactedDevices                                                []struct {
+					ImpactedDevices                                                 []struct {
 						ID, Name, Class  string
 						PatientConnected bool
 						Location         struct{ Unit, CareArea string }

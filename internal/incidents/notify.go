@@ -53,13 +53,13 @@ type IncidentSnapshot struct {
 	// Correlation: what this root took down. SuppressedCount and ImpactedCount count
 	// incidents (a device may have several under one root: SNMP and HL7), the
 	// *DeviceCount fields devices; Dependents is the blast radius at opening.
-	SuppressedCount         int `bson:"suppressedCount" json:"suppressedCount"`
-	SuppressedIncidentCount int `bson:"suppressedIncidentCount" json:"suppressedIncidentCount"`
-	SuppressedDeviceCount   int `bson:"suppressedDeviceCount" json:"suppressedDeviceCount"`
-	ImpactedCount           int `bson:"impactedCount" json:"impactedCount"`
-	ImpactedDeviceCount     int `bson:"impactedDeviceCount" json:"impactedDeviceCount"`
-	Dependents              int `bson:"dependents" json:"dependents"`
-	WorstImpact     string `bson:"worstImpact,omitempty" json:"worstImpact,omitempty"`
+	SuppressedCount         int    `bson:"suppressedCount" json:"suppressedCount"`
+	SuppressedIncidentCount int    `bson:"suppressedIncidentCount" json:"suppressedIncidentCount"`
+	SuppressedDeviceCount   int    `bson:"suppressedDeviceCount" json:"suppressedDeviceCount"`
+	ImpactedCount           int    `bson:"impactedCount" json:"impactedCount"`
+	ImpactedDeviceCount     int    `bson:"impactedDeviceCount" json:"impactedDeviceCount"`
+	Dependents              int    `bson:"dependents" json:"dependents"`
+	WorstImpact             string `bson:"worstImpact,omitempty" json:"worstImpact,omitempty"`
 	// WasSuppressed is set when the incident was held back by a root that recovered.
 	WasSuppressed bool   `bson:"wasSuppressed,omitempty" json:"wasSuppressed,omitempty"`
 	RootID        string `bson:"rootId,omitempty" json:"rootId,omitempty"`
