@@ -184,3 +184,24 @@ func TestIncidentsOrderSuppressedFilterAndImpact(t *testing.T) {
 		t.Fatalf("impacted devices: %+v", r)
 	}
 }
+
+// FuzzIncidentCursor: any `after` string is read as a key, as an offset or refused,
+// never a panic; a key read back from its encoding is the same key.
+func FuzzIncidentCursor(f *testing.F) {
+	f.Add(encodeIncidentKey(incidents.SortKey{Rank: 2, At: 1764800000000000000, ID: "imx9a:b"}))
+	f.Add(encodeIncidentKey(incidents.SortKey{Resolved: true, At: -5, ID: ""}))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("k:0:9:1:x")))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("k:2::")))
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("o:12")))
+	f.Add("not base64 !")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, ok, err := decodeIncidentKey(s)
+		if err != nil || !ok {
+			return
+		}
+		back, ok, err := decodeIncidentKey(encodeIncidentKey(k))
+		if err != nil || !ok || back != k {
+			t.Fatalf("key %+v from %q came back as %+v (%v, %v)", k, s, back, ok, err)
+		}
+	})
+}
