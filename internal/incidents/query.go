@@ -91,6 +91,14 @@ func (e *Engine) List(f Filter, offset, limit int) ([]*Incident, int) {
 		ids = e.byAsset[f.AssetID]
 	}
 	if f.Order == OrderPriority {
+		if f.AssetID == "" && f.Open != nil && *f.Open {
+			// The open index holds every unresolved incident (and the settling
+			// ones, which the filter drops): the NOC's query walks only those.
+			ids = make([]string, 0, len(e.open))
+			for _, id := range e.open {
+				ids = append(ids, id)
+			}
+		}
 		return e.listByPriority(ids, f, offset, limit)
 	}
 	var page []*Incident

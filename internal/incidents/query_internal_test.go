@@ -40,12 +40,14 @@ func TestKeyHeapKeepsTheSmallest(t *testing.T) {
 // incidents held in memory (a tenth of them open), against the newest-first order.
 func BenchmarkListByPriority(b *testing.B) {
 	for _, n := range []int{1000, 10000, 50000} {
-		e := &Engine{all: map[string]*Incident{}}
+		e := &Engine{all: map[string]*Incident{}, open: map[string]string{}}
 		t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 		for k := range n {
-			i := &Incident{ID: fmt.Sprintf("i%06d", k), Priority: Priorities[k%5], State: StateResolved, OpenedAt: t0.Add(time.Duration(k) * time.Second)}
+			i := &Incident{ID: fmt.Sprintf("i%06d", k), AssetID: fmt.Sprintf("a%06d", k), Condition: "snmp.unreachable",
+				Priority: Priorities[k%5], State: StateResolved, OpenedAt: t0.Add(time.Duration(k) * time.Second)}
 			if k%10 == 0 {
 				i.State = StateOpen
+				e.open[i.Key()] = i.ID
 			}
 			e.all[i.ID] = i
 			e.order = append(e.order, i.ID)
