@@ -16,7 +16,12 @@ import (
 )
 
 // newAssetServer serves the API over a real asset registry on the test store.
-func newAssetServer(t *testing.T) (*httptest.Server, *assets.Service) {
+func newAssetServer(t testing.TB) (*httptest.Server, *assets.Service) {
+	return newAssetServerWith(t, DefaultLimits())
+}
+
+// newAssetServerWith is newAssetServer with other limits.
+func newAssetServerWith(t testing.TB, l Limits) (*httptest.Server, *assets.Service) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := assets.OpenStore(ctx, testkit.Store(t))
@@ -28,8 +33,8 @@ func newAssetServer(t *testing.T) (*httptest.Server, *assets.Service) {
 		t.Fatal(err)
 	}
 	h, err := NewHandler(Deps{Assets: svc, Incidents: fakeIncidents{}, Reporter: &recordingReporter{}},
-		fakeAuth{"viewer-tok": auth.RoleViewer, "alice": auth.RoleBiomed, "desk-tok": auth.RoleServiceDesk},
-		nil, testkit.Logger(), DefaultLimits())
+		fakeAuth{"viewer-tok": auth.RoleViewer, "alice": auth.RoleBiomed, "desk-tok": auth.RoleServiceDesk, "admin-tok": auth.RoleAdmin},
+		nil, testkit.Logger(), l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +145,11 @@ func TestAssetAPI(t *testing.T) {
 	_, out = gqlDo(t, srv.URL, "alice", `mutation { addRecall(input: {manufacturer: "DRAEGER", model: "v800", reference: "Z-1"}) { id } }`, nil)
 	if dig(out, "data", "addRecall", "id") == nil {
 		t.Fatalf("addRecall: %v", out)
+	}
+	// A recall's URL becomes a link: a script URL is refused, as for advisories.
+	status, out = gqlDo(t, srv.URL, "alice", `mutation { addRecall(input: {manufacturer: "DRAEGER", model: "v800", reference: "Z-2", url: "javascript:alert(document.cookie)"}) { id } }`, nil)
+	if status != 400 || firstCode(out) != CodeBadUserInput || !strings.Contains(fmt.Sprint(out), "http(s) URL") {
+		t.Fatalf("addRecall with a javascript: URL: %d %v", status, out)
 	}
 	_, out = gqlDo(t, srv.URL, "viewer-tok", `{ assets(filter: {recalled: true}) { nodes { name recalls { reference } } } }`, nil)
 	if dig(out, "data", "assets", "nodes", 0, "recalls", 0, "reference") != "Z-1" {

@@ -47,6 +47,7 @@ type Handler struct {
 	limits     Limits
 	duration   *prometheus.HistogramVec
 	rejected   *prometheus.CounterVec
+	cancelled  prometheus.Counter
 	schema     gql.Schema
 	users      *rateLimiter
 	collectors *rateLimiter
@@ -64,6 +65,10 @@ func NewHandler(d Deps, a Authenticator, reg prometheus.Registerer, log *slog.Lo
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medcmdb_graphql_rejected_total", Help: "GraphQL requests refused before execution, by reason.",
 		}, []string{"reason"}),
+		cancelled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "medcmdb_graphql_cancelled_total",
+			Help: "GraphQL requests given up before their answer because the client went away or their time ran out.",
+		}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "medcmdb_graphql_request_duration_seconds",
 			Help:    "GraphQL request latency by root field (operation).",
@@ -77,7 +82,7 @@ func NewHandler(d Deps, a Authenticator, reg prometheus.Registerer, log *slog.Lo
 		h.rejected.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(h.duration, h.rejected)
+		reg.MustRegister(h.duration, h.rejected, h.cancelled)
 	}
 	return h, nil
 }
@@ -142,24 +147,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, status, err := h.readRequest(r)
 	if err != nil {
-		h.rejected.WithLabelValues(CodeBadUserInput).Inc()
-		writeErrors(w, status, err)
+		h.refuse(w, status, err)
+		return
+	}
+	// Cheap checks of the text first, then of the parsed document, so that what reaches
+	// graphql-go's validator is bounded (limits.go, document.go).
+	if len(req.Query) > MaxQueryBytes {
+		h.refuse(w, http.StatusRequestEntityTooLarge, errorf(CodeBadUserInput, "query text is %d bytes: at most %d (pass large values as variables)", len(req.Query), MaxQueryBytes))
 		return
 	}
 	if nestingTooDeep(req.Query) {
-		h.rejected.WithLabelValues(CodeQueryTooComplex).Inc()
-		writeErrors(w, http.StatusBadRequest, errorf(CodeQueryTooComplex, "query nests brackets deeper than %d", MaxNesting))
+		h.refuse(w, http.StatusBadRequest, errorf(CodeQueryTooComplex, "query nests brackets deeper than %d", MaxNesting))
 		return
 	}
-	doc, err := parser.Parse(parser.ParseParams{Source: source.NewSource(&source.Source{Body: []byte(req.Query), Name: "GraphQL request"})})
+	text, longest := breakLines(req.Query)
+	if longest > MaxLineBytes {
+		h.refuse(w, http.StatusBadRequest, errorf(CodeQueryTooComplex, "the query has %d bytes without a line break or space: at most %d (pass long strings as variables)", longest, MaxLineBytes))
+		return
+	}
+	// Without its source in the document, graphql-go locates an error in constant time
+	// instead of scanning the whole query for line breaks; relocate finds the lines.
+	doc, err := parser.Parse(parser.ParseParams{
+		Source:  source.NewSource(&source.Source{Body: text, Name: "GraphQL request"}),
+		Options: parser.ParseOptions{NoSource: true},
+	})
 	if err != nil {
 		h.rejected.WithLabelValues(CodeBadUserInput).Inc()
-		writeJSON(w, http.StatusBadRequest, response{Errors: tagErrors(gqlerrors.FormatErrors(err), CodeBadUserInput)})
+		writeJSON(w, http.StatusBadRequest, response{Errors: syntaxError(err, req.Query)})
+		return
+	}
+	if err := checkDocument(doc); err != nil {
+		h.refuse(w, http.StatusBadRequest, err)
 		return
 	}
 	opDef := operation(doc, req.OperationName)
 	if opDef == nil {
-		writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "no operation %q in the document", req.OperationName))
+		writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "no operation %q in the document", cut(req.OperationName, 64)))
 		return
 	}
 	if r.Method == http.MethodGet && opDef.Operation != ast.OperationTypeQuery {
@@ -168,17 +191,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op = rootField(opDef)
 	if !variablesTyped(doc) {
-		h.rejected.WithLabelValues(CodeBadUserInput).Inc()
-		writeErrors(w, http.StatusBadRequest, errorf(CodeBadUserInput, "every variable needs a name and a type"))
+		h.refuse(w, http.StatusBadRequest, errorf(CodeBadUserInput, "every variable needs a name and a type"))
 		return
 	}
 	if err := checkShape(doc, opDef, req.Variables); err != nil {
-		h.rejected.WithLabelValues(CodeOf(err)).Inc()
-		writeErrors(w, http.StatusBadRequest, err)
+		h.refuse(w, http.StatusBadRequest, err)
 		return
 	}
-	if v := gql.ValidateDocument(&h.schema, doc, nil); !v.IsValid {
-		writeJSON(w, http.StatusBadRequest, response{Errors: tagErrors(v.Errors, CodeBadUserInput)})
+	if h.gone(w, r) {
+		return
+	}
+	if errs := validate(&h.schema, doc); len(errs) > 0 {
+		relocate(errs, req.Query)
+		writeJSON(w, http.StatusBadRequest, response{Errors: boundErrors(tagErrors(errs, CodeBadUserInput))})
+		return
+	}
+	if err := checkVariables(&h.schema, opDef, req.Variables); err != nil {
+		h.refuse(w, http.StatusBadRequest, err)
+		return
+	}
+	if h.gone(w, r) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.limits.Timeout)
@@ -189,6 +221,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res := gql.Execute(gql.ExecuteParams{
 		Schema: h.schema, AST: doc, OperationName: req.OperationName, Args: req.Variables, Context: ctx,
 	})
+	if h.gone(w, r) {
+		return
+	}
+	relocate(res.Errors, req.Query)
+	res.Errors = boundErrors(res.Errors)
 	status = http.StatusOK
 	if len(res.Errors) > 0 && res.Data == nil {
 		res.Errors = tagErrors(res.Errors, CodeBadUserInput)
@@ -208,6 +245,52 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, response{Data: res.Data, Errors: res.Errors})
 }
 
+// stopWhenCancelled makes every field of the schema's own types resolve to an error
+// once the request's context is done. graphql-go's Execute returns when the context
+// ends, but the goroutine it started goes on resolving every remaining field for a
+// client that is gone (or after the time ran out); this turns the rest of that work
+// into one check per field.
+func stopWhenCancelled(s gql.Schema) {
+	for name, t := range s.TypeMap() {
+		o, ok := t.(*gql.Object)
+		if !ok || strings.HasPrefix(name, "__") {
+			continue // introspection types belong to graphql-go and are cheap
+		}
+		for _, f := range o.Fields() {
+			resolve := f.Resolve
+			if resolve == nil {
+				resolve = gql.DefaultResolveFn
+			}
+			f.Resolve = func(p gql.ResolveParams) (any, error) {
+				if p.Context != nil {
+					if err := p.Context.Err(); err != nil {
+						return nil, err
+					}
+				}
+				return resolve(p)
+			}
+		}
+	}
+}
+
+// refuse answers a request refused before execution, counting why.
+func (h *Handler) refuse(w http.ResponseWriter, status int, err error) {
+	h.rejected.WithLabelValues(CodeOf(err)).Inc()
+	writeErrors(w, status, err)
+}
+
+// gone reports whether the request's context ended: the client went away, or the
+// cmdb is stopping. The rest of its work is skipped, counted; a client still there is
+// told to try again (503: a collector keeps its batch).
+func (h *Handler) gone(w http.ResponseWriter, r *http.Request) bool {
+	if r.Context().Err() == nil {
+		return false
+	}
+	h.cancelled.Inc()
+	writeErrors(w, http.StatusServiceUnavailable, errorf(CodeUnavailable, "request cancelled: the cmdb is stopping; try again"))
+	return true
+}
+
 // readRequest decodes a GET or POST GraphQL request within the size limit.
 func (h *Handler) readRequest(r *http.Request) (*request, int, error) {
 	var req request
@@ -217,62 +300,44 @@ func (h *Handler) readRequest(r *http.Request) (*request, int, error) {
 		req.Query = q.Get("query")
 		req.OperationName = q.Get("operationName")
 		if v := q.Get("variables"); v != "" {
-			if err := json.Unmarshal([]byte(v), &req.Variables); err != nil {
-				return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "variables: %v", err)
+			if err := decodeJSON(strings.NewReader(v), &req.Variables); err != nil {
+				if CodeOf(err) != "" {
+					return nil, http.StatusBadRequest, err
+				}
+				return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "variables: %s", cut(err.Error(), 200))
 			}
 		}
 	case http.MethodPost:
+		// Decoded as it is read, its values counted first: no copy of the body but the
+		// decoder's, and a body of a million tiny values is refused before it is
+		// decoded into a million allocations.
 		body := http.MaxBytesReader(nil, r.Body, h.limits.MaxBodyBytes)
-		dec := json.NewDecoder(body)
-		dec.UseNumber()
-		if err := dec.Decode(&req); err != nil {
+		if err := decodeJSON(body, &req); err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			switch {
+			case errors.As(err, &tooBig):
 				return nil, http.StatusRequestEntityTooLarge, errorf(CodeBadUserInput, "request body larger than %d bytes", h.limits.MaxBodyBytes)
-			}
-			if errors.Is(err, io.EOF) {
+			case errors.Is(err, io.EOF):
 				return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "empty request body: want {\"query\": ...}")
+			case CodeOf(err) != "":
+				return nil, http.StatusBadRequest, err
 			}
-			return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "request body is not GraphQL JSON: %v", err)
+			return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "request body is not GraphQL JSON: %s", cut(err.Error(), 200))
 		}
-		req.Variables = denumber(req.Variables).(map[string]any)
+		// Read to the end: only then does net/http watch the connection and cancel the
+		// request's context when the client goes away.
+		_, _ = io.Copy(io.Discard, body)
 	default:
 		return nil, http.StatusMethodNotAllowed, errorf(CodeBadUserInput, "use GET or POST")
 	}
+	if req.Variables == nil {
+		req.Variables = map[string]any{}
+	}
+	req.Variables = denumber(req.Variables).(map[string]any)
 	if strings.TrimSpace(req.Query) == "" {
 		return nil, http.StatusBadRequest, errorf(CodeBadUserInput, "query is required")
 	}
 	return &req, 0, nil
-}
-
-// denumber turns json.Number into int or float64 as graphql-go expects.
-func denumber(v any) any {
-	switch x := v.(type) {
-	case nil:
-		return map[string]any{}
-	case map[string]any:
-		for k, e := range x {
-			if e == nil {
-				continue
-			}
-			x[k] = denumber(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			if e != nil {
-				x[i] = denumber(e)
-			}
-		}
-		return x
-	case json.Number:
-		if i, err := x.Int64(); err == nil && i == int64(int(i)) {
-			return int(i)
-		}
-		f, _ := x.Float64()
-		return f
-	}
-	return v
 }
 
 func (h *Handler) authenticate(r *http.Request) (*auth.Principal, error) {

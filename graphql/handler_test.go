@@ -206,6 +206,13 @@ func TestExplorerServedToBrowsers(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(buf.String(), "GraphQL explorer") || strings.Contains(buf.String(), "https://") {
 		t.Fatalf("explorer: %d, self-contained=%v", resp.StatusCode, !strings.Contains(buf.String(), "https://"))
 	}
+	// Never framed by another site (clickjacking), in both the old and the new way.
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("explorer CSP %q: no frame-ancestors 'none'", csp)
+	}
+	if xfo := resp.Header.Get("X-Frame-Options"); xfo != "DENY" {
+		t.Errorf("explorer X-Frame-Options %q, want DENY", xfo)
+	}
 }
 
 // unlimited is DefaultLimits without rate limits, which have their own test and would

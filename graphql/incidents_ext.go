@@ -110,11 +110,11 @@ func init() {
 			Resolve: i(func(x *incidents.Incident) any { return x.Flapping })}
 	})
 	ExtendIncident("suppressedCount", func() *gql.Field {
-		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Open incidents suppressed by this one (as their root cause) now.",
+		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Open incidents (not devices) suppressed by this one (as their root cause) now; see suppressedDeviceCount for devices.",
 			Resolve: rootStats(func(s incidents.RootStats) any { return s.Suppressed })}
 	})
 	ExtendIncident("impactedCount", func() *gql.Field {
-		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Incidents ever linked to this one as their root cause.",
+		return &gql.Field{Type: gql.NewNonNull(gql.Int), Description: "Incidents (not devices) ever linked to this one as their root cause; see impactedDeviceCount for devices.",
 			Resolve: rootStats(func(s incidents.RootStats) any { return s.Impacted })}
 	})
 	ExtendIncident("worstImpact", func() *gql.Field {

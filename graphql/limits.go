@@ -1,6 +1,7 @@
 package graphql
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -23,6 +24,45 @@ const (
 // the request. Selections are limited to MaxDepth anyway; input values (lists and
 // objects in arguments) need a few levels more.
 const MaxNesting = 64
+
+// Document limits, checked in one linear pass over the text and the parsed document
+// before graphql-go's validator sees it. The validator compares every pair of
+// arguments, variables or fields of a name, locates every error by scanning the whole
+// query text again, and prints whole values into its messages (with a printer
+// quadratic in the value's size): a 30 KB query could take a core for minutes and
+// gigabytes of memory. Bounding the counts bounds those costs; large inputs belong in
+// variables, which are checked by other means (variables.go).
+const (
+	// MaxQueryBytes bounds the query text (the body may be larger: variables).
+	MaxQueryBytes = 256 << 10
+	// MaxLineBytes bounds the text between two line breaks, spaces or commas (outside
+	// strings and comments, these are one and the same to GraphQL, and the parser is
+	// given the query with each one a line break): graphql-go builds a syntax error's
+	// message in time and memory that grow with the square of its column (a 64 KiB line
+	// cost 16 s and 6 GB). Strings and comments that long belong in variables.
+	MaxLineBytes = 4 << 10
+	// MaxNameBytes bounds every name (field, alias, argument, type, ...): error
+	// messages quote them, and graphql-go's suggestions compare them to every name of
+	// the schema in time proportional to their length.
+	MaxNameBytes = 128
+	// MaxArguments bounds the arguments of one field or directive (no field has more
+	// than 8).
+	MaxArguments = 16
+	// MaxDirectives bounds the directives on one field, fragment or operation.
+	MaxDirectives = 8
+	// MaxVariables bounds the variables one operation declares.
+	MaxVariables = 64
+	// MaxDefinitions bounds the operations and fragments of one document.
+	MaxDefinitions = 128
+	// MaxValues bounds the literal values written in the document (each list item,
+	// object field, scalar or variable reference counts one).
+	MaxValues = 10_000
+	// MaxWeight bounds the sum, over the nodes of the document (selections, arguments,
+	// values, ...), of their depth in it: graphql-go's validator copies the path from
+	// the root at every node it visits, so a node costs it in proportion to its depth
+	// (9,000 strings in a list nested 60 deep took 160 MB): 300 to 650 bytes per unit.
+	MaxWeight = 75_000
+)
 
 // listMultiplier is how many items a list field without `first` is assumed to return.
 var listMultiplier = map[string]int{
@@ -153,7 +193,7 @@ func (s *shape) selection(set *ast.SelectionSet, depth int) (int, error) {
 		case *ast.Field:
 			s.fields++
 			if s.fields > MaxFields {
-				return 0, errorf(CodeQueryTooComplex, "query selects more than %d fields", MaxFields)
+				return 0, errorf(CodeQueryTooComplex, "query selects more than %d fields and fragments", MaxFields)
 			}
 			var sub int
 			if sub, err = s.selection(x.SelectionSet, depth+1); err == nil {
@@ -162,8 +202,13 @@ func (s *shape) selection(set *ast.SelectionSet, depth int) (int, error) {
 		case *ast.InlineFragment:
 			c, err = s.selection(x.SelectionSet, depth)
 		case *ast.FragmentSpread:
-			name := x.Name.Value
-			f, ok := s.frags[name]
+			// Expanding a fragment counts like a field: a chain of fragments that each
+			// spread the next twice expands 2^n times, fields or not.
+			s.fields++
+			if s.fields > MaxFields {
+				return 0, errorf(CodeQueryTooComplex, "query selects more than %d fields and fragments", MaxFields)
+			}
+			f, ok := s.frags[x.Name.Value]
 			if !ok {
 				continue // validation reports unknown fragments
 			}
@@ -300,4 +345,57 @@ func nestingTooDeep(q string) bool {
 		}
 	}
 	return false
+}
+
+// breakLines returns a copy of the query text in which every space, tab and comma
+// outside strings and comments is a line break instead, and the length of its longest
+// line. To GraphQL it is the same document, each byte in its place, so every position
+// graphql-go reports is a position in q; but its syntax errors cost the square of a
+// column, and columns are now short.
+func breakLines(q string) ([]byte, int) {
+	b := []byte(q)
+	longest, start := 0, 0
+	lineEnd := func(i int) {
+		longest = max(longest, i-start)
+		start = i + 1
+	}
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', ',':
+			b[i] = '\n'
+			lineEnd(i)
+		case '\n', '\r':
+			lineEnd(i)
+		case '#':
+			for i+1 < len(b) && b[i+1] != '\n' && b[i+1] != '\r' {
+				i++
+			}
+		case '"':
+			if bytes.HasPrefix(b[i:], []byte(`"""`)) {
+				// A block string ends at the first """ not escaped as \"""; line breaks
+				// in it are line breaks to graphql-go.
+				for i += 3; i < len(b); i++ {
+					if bytes.HasPrefix(b[i:], []byte(`\"""`)) {
+						i += 3
+					} else if bytes.HasPrefix(b[i:], []byte(`"""`)) {
+						i += 2
+						break
+					} else if b[i] == '\n' || b[i] == '\r' {
+						lineEnd(i)
+					}
+				}
+				continue
+			}
+			// A string ends at a quote, or unterminated at a line break.
+			for i++; i < len(b) && b[i] != '"' && b[i] != '\n' && b[i] != '\r'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if i < len(b) && b[i] != '"' {
+				lineEnd(i)
+			}
+		}
+	}
+	return b, max(longest, len(b)-start)
 }

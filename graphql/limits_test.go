@@ -173,17 +173,24 @@ func TestNestingIsCheckedBeforeParsing(t *testing.T) {
 	}
 }
 
-// A few megabytes of nesting overflowed the parser's stack and killed the process.
+// A few megabytes of nesting overflowed the parser's stack and killed the process. Such
+// a query is now longer than MaxQueryBytes; within that, nesting is refused too.
 func TestDeeplyNestedQueryIsRefused(t *testing.T) {
 	srv, _ := newTestServer(t)
-	for name, q := range map[string]string{
-		"selections": "{" + strings.Repeat("a{", 3_000_000),
-		"list value": "{a(x:" + strings.Repeat("[", 6_000_000),
+	for name, c := range map[string]struct {
+		q      string
+		status int
+		code   string
+	}{
+		"selections, megabytes": {"{" + strings.Repeat("a{", 3_000_000), 413, CodeBadUserInput},
+		"list value, megabytes": {"{a(x:" + strings.Repeat("[", 6_000_000), 413, CodeBadUserInput},
+		"selections":            {"{" + strings.Repeat("a{", MaxQueryBytes/2-1), 400, CodeQueryTooComplex},
+		"list value":            {"{a(x:" + strings.Repeat("[", MaxQueryBytes-5), 400, CodeQueryTooComplex},
 	} {
-		body, _ := json.Marshal(map[string]string{"query": q})
+		body, _ := json.Marshal(map[string]string{"query": c.q})
 		status, out := post(t, srv.URL, "viewer-tok", string(body))
-		if status != 400 || firstCode(out) != CodeQueryTooComplex {
-			t.Errorf("%s: status %d, code %q, want 400 %s", name, status, firstCode(out), CodeQueryTooComplex)
+		if status != c.status || firstCode(out) != c.code {
+			t.Errorf("%s: status %d, code %q, want %d %s", name, status, firstCode(out), c.status, c.code)
 		}
 	}
 }

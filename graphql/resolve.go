@@ -185,6 +185,9 @@ func incidentFilter(args map[string]any) incidents.Filter {
 	if v, ok := m["open"].(bool); ok {
 		f.Open = &v
 	}
+	if v, ok := m["suppressed"].(bool); ok {
+		f.Suppressed = &v
+	}
 	return f
 }
 

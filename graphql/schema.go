@@ -222,6 +222,7 @@ var (
 		Fields: gql.InputObjectConfigFieldMap{
 			"state": {Type: incidentStateEnum}, "priority": {Type: priorityEnum}, "assetId": {Type: gql.ID},
 			"site": {Type: gql.String}, "careArea": {Type: gql.String}, "open": {Type: gql.Boolean},
+			"suppressed": {Type: gql.Boolean, Description: "true: only incidents suppressed by a root cause (a resolved one: when it resolved); false: only the others, what someone has to act on."},
 		},
 	})
 )

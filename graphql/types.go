@@ -166,7 +166,11 @@ func Schema() (gql.Schema, error) {
 func buildSchema() (gql.Schema, error) {
 	query := gql.NewObject(gql.ObjectConfig{Name: "Query", Fields: buildFields(nil, queryBuilders)})
 	mutation := gql.NewObject(gql.ObjectConfig{Name: "Mutation", Fields: buildFields(nil, mutationBuilders)})
-	return gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation, Types: []gql.Type{timeScalar}})
+	s, err := gql.NewSchema(gql.SchemaConfig{Query: query, Mutation: mutation, Types: []gql.Type{timeScalar}})
+	if err == nil {
+		stopWhenCancelled(s)
+	}
+	return s, err
 }
 
 // pageArgs are the arguments of a connection field.
@@ -210,15 +214,7 @@ func init() {
 	}, readers...)
 	RegisterQuery("incidents", func() *gql.Field {
 		connections()
-		return &gql.Field{Type: gql.NewNonNull(incidentConn), Args: pageArgs(incidentFilterInput),
-			Resolve: func(p gql.ResolveParams) (any, error) {
-				off, lim, err := page(p.Args)
-				if err != nil {
-					return nil, err
-				}
-				nodes, total := deps(p.Context).Incidents.List(incidentFilter(p.Args), off, lim)
-				return makeConnection(nodes, total, off), nil
-			}}
+		return &gql.Field{Type: gql.NewNonNull(incidentConn), Args: incidentsArgs(), Resolve: resolveIncidents}
 	}, readers...)
 	RegisterQuery("incident", func() *gql.Field {
 		return &gql.Field{Type: incidentType, Args: gql.FieldConfigArgument{"id": {Type: gql.NewNonNull(gql.ID)}},

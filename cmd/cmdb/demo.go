@@ -325,6 +325,7 @@ func printBanner(w io.Writer, url, token, control string, h *devicesim.Hospital,
 	fmt.Fprintf(w, "  graphql:   %s/graphql   (open it in a browser for the explorer)\n", url)
 	fmt.Fprintf(w, "  token:     %s\n", token)
 	fmt.Fprintf(w, "  simulator: %s/devices  (POST %s/devices/NAME/down to break one; GET %s/ lists every action)\n", control, control, control)
+	fmt.Fprintf(w, "  shell:     export TOKEN=%s SIM=%s\n", token, control)
 	if sc != nil && len(sc.Events) > 0 {
 		end := time.Duration(float64(sc.Events[len(sc.Events)-1].At) * scale)
 		fmt.Fprintf(w, "\nWhat happens (scenario %s, %d events over %s):\n", sc.Name, len(sc.Events), end)
@@ -332,6 +333,9 @@ func printBanner(w io.Writer, url, token, control string, h *devicesim.Hospital,
 			at := time.Duration(float64(e.At) * scale).Round(time.Second)
 			fmt.Fprintf(w, "  %2d:%02d  %s\n", int(at.Minutes()), int(at.Seconds())%60, e.Note)
 		}
+		fmt.Fprintf(w, "Failures marked \"until cleared\" stand until you clear them, e.g. the ED switch:\n"+
+			"  curl -s -X POST %s/events -d '{\"action\":\"up\",\"target\":{\"class\":\"NETWORK_SWITCH\",\"careArea\":\"ED\"}}'\n"+
+			"and play it again with \"action\":\"down\".\n", control)
 	}
 	q := func(query string) string {
 		return fmt.Sprintf("  curl -s -H 'Authorization: Bearer %s' %s/graphql \\\n    -d '{\"query\":\"%s\"}'\n", token, url, query)
@@ -339,13 +343,15 @@ func printBanner(w io.Writer, url, token, control string, h *devicesim.Hospital,
 	fmt.Fprintf(w, "\nWhat to look at:\n"+
 		"- The board: open incidents by priority and care area. The ICU ventilator is a P1 (life support,\n"+
 		"  ICU, a patient connected); a ward printer is a P5.\n"+
-		"- Correlation: the ED switch outage is ONE notified root incident; the unit's devices are\n"+
-		"  suppressed under it (suppressedBy), and it counts them (suppressedCount):\n%s"+
+		"- What to act on, P1 first: the ED switch outage is ONE notified root incident that counts the\n"+
+		"  devices it took down and their incidents (suppressed under it, not in this list):\n%s"+
+		"- What the ED switch took down, device by device:\n%s"+
 		"- One record per device: HL7 (EUI-64, MEM-DMC serial, patient) merged with SNMP (sysName, MAC, switch port):\n%s"+
-		"- Why a priority: every incident says (priorityReason), e.g. for P1s:\n%s\n",
-		q(`{ incidents(filter:{open:true}, first:20) { nodes { number priority title suppressedCount suppressedBy { number } } } }`),
+		"- Why a priority: every incident says (priorityReason), e.g. for the P1s to act on:\n%s\n",
+		q(`{ incidents(filter:{open:true, suppressed:false}, first:20) { nodes { number priority title suppressedDeviceCount suppressedIncidentCount } } }`),
+		q(`{ incidents(filter:{open:true, suppressed:false, priority:P1}, first:5) { nodes { number title impactedDeviceCount impactedDevices { name class location { unit } patientConnected } } } }`),
 		q(`{ assets(filter:{class:VENTILATOR}) { nodes { name eui64 serialNumber sources patientConnected upstream { kind asset { name } } } } }`),
-		q(`{ incidents(filter:{priority:P1}) { nodes { number title priorityReason } } }`))
+		q(`{ incidents(filter:{priority:P1, suppressed:false}) { nodes { number title priorityReason } } }`))
 }
 
 // demoPolicy is the default policy with its waiting times compressed like the

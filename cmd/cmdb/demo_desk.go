@@ -64,8 +64,10 @@ func (d *demoDesk) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	n := msg.Notification
 	line := fmt.Sprintf("service desk <- %s %-8s [%s] %s", n.Incident.Number, n.Event, n.Incident.Priority, n.Incident.Title)
-	if n.Incident.SuppressedCount > 0 {
-		line += fmt.Sprintf(" (root of %d suppressed incidents)", n.Incident.SuppressedCount)
+	if i := n.Incident; i.SuppressedCount > 0 {
+		// Devices and incidents apart: a device behind a failed switch may have two
+		// incidents under it (SNMP and HL7).
+		line += fmt.Sprintf(" (root cause: %d devices down behind it, %d incidents suppressed)", i.SuppressedDeviceCount, i.SuppressedCount)
 	}
 	d.mu.Lock()
 	fmt.Fprintln(d.out, line)

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -125,8 +124,8 @@ func (a *Advisory) Validate() error {
 		}
 	}
 	if a.URL != "" {
-		if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			bad("url: %q is not an http(s) URL", a.URL)
+		if err := assets.CheckWebURL(a.URL); err != nil {
+			bad("url: %v", err)
 		}
 	}
 	r, err := ParseRange(a.Firmware)

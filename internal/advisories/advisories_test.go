@@ -50,6 +50,13 @@ func TestAdvisoriesMarkAffectedAssets(t *testing.T) {
 		Manufacturer: "Acme", Model: "P100", Firmware: ">= 2.0, <<"}, "user:bob"); !errors.Is(err, advisories.ErrInvalid) {
 		t.Fatalf("bad range accepted: %v", err)
 	}
+	// The same URL check as recalls: only http(s) links.
+	for _, u := range []string{"javascript:alert(1)", "data:text/html,x", "//evil.example"} {
+		if _, err := svc.Add(ctx, advisories.Advisory{Source: "regulator", Severity: "high", Reference: "X", Title: "t",
+			Manufacturer: "Acme", Model: "P100", URL: u}, "user:bob"); !errors.Is(err, advisories.ErrInvalid) {
+			t.Fatalf("url %q accepted: %v", u, err)
+		}
+	}
 	adv, err := svc.Add(ctx, advisories.Advisory{Source: "regulator", Publisher: "CISA", Severity: "high", Reference: "ICSMA-26-012-01",
 		Title: "P100 pumps accept unauthenticated dose-library uploads", URL: "https://example.org/advisories/icsma-26-012-01",
 		Manufacturer: "Acme Medical", Model: "P100", Firmware: ">= 2.0, < 2.4.1", Remediation: "Upgrade to 2.4.1"}, "user:bob")

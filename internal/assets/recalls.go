@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -45,8 +46,27 @@ func (r *Recall) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: longer than 1000 characters", f.name))
 		}
 	}
+	if r.URL != "" {
+		if err := CheckWebURL(r.URL); err != nil {
+			errs = append(errs, fmt.Errorf("url: %w", err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("recall: %w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// CheckWebURL refuses anything but an absolute http or https URL with a host. Recall
+// and advisory URLs are there to be followed: shown as a link, a javascript: or data:
+// URL would run in the session of whoever follows it.
+func CheckWebURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if len(s) > 80 {
+			s = s[:80] + "..."
+		}
+		return fmt.Errorf("%q is not an http(s) URL", s)
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func TestDefaultScenarioRunsScaled(t *testing.T) {
 	for _, a := range hist {
 		actions[a.Event.Action] = true
 	}
-	for _, want := range []string{ActDown, ActUPSOnBattery, ActReboot, ActFlap, ActFirmware, ActUPSBatteryLow, ActCollectorDown} {
+	for _, want := range []string{ActDown, ActUPSOnBattery, ActReboot, ActFlap, ActFirmware, ActUPSBatteryLow, ActHL7Stop, ActAlarm} {
 		if !actions[want] {
 			t.Errorf("scenario never applied %s", want)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,9 +22,12 @@ type demoIncident struct {
 	Suppressed      bool   `json:"suppressed"`
 	SuppressedCount int    `json:"suppressedCount"`
 	ImpactedCount   int    `json:"impactedCount"`
-	Notified        bool   `json:"notified"`
-	PriorityReason  string `json:"priorityReason"`
-	SuppressedBy    *struct {
+	// Devices and incidents apart (issue 19).
+	ImpactedDeviceCount   int    `json:"impactedDeviceCount"`
+	ImpactedIncidentCount int    `json:"impactedIncidentCount"`
+	Notified              bool   `json:"notified"`
+	PriorityReason        string `json:"priorityReason"`
+	SuppressedBy          *struct {
 		Number string `json:"number"`
 	} `json:"suppressedBy"`
 	Asset struct {
@@ -34,7 +38,7 @@ type demoIncident struct {
 	} `json:"asset"`
 }
 
-const demoIncidentFields = `number state condition priority suppressed suppressedCount impactedCount notified priorityReason
+const demoIncidentFields = `number state condition priority suppressed suppressedCount impactedCount impactedDeviceCount impactedIncidentCount notified priorityReason
 	suppressedBy { number } asset { name class patientConnected ipAddresses }`
 
 type simEvent struct {
@@ -84,7 +88,8 @@ func getJSON(url string, out any) error {
 // their SNMP view, the ED switch outage as one notified root incident with the unit's
 // devices suppressed and linked under it, a P1 for the ICU ventilator with a patient on
 // it, the HL7 gateway outage correlated the same way, a UPS on battery, a technical
-// alarm; Ctrl-C (SIGTERM here) stops it cleanly.
+// alarm; the ED outage stands until cleared through the simulator's control endpoint;
+// Ctrl-C (SIGTERM here) stops it cleanly.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -214,10 +219,16 @@ func TestDemo(t *testing.T) {
 		if root.ImpactedCount < len(unit) {
 			return fmt.Errorf("root %s: impactedCount %d, want at least %d", root.Number, root.ImpactedCount, len(unit))
 		}
+		// Devices and incidents apart: every device of the unit once, however many
+		// incidents each has under the root.
+		if root.ImpactedDeviceCount != len(unit) || root.ImpactedIncidentCount != root.ImpactedCount {
+			return fmt.Errorf("root %s: impactedDeviceCount %d (want %d devices), impactedIncidentCount %d (impactedCount %d)",
+				root.Number, root.ImpactedDeviceCount, len(unit), root.ImpactedIncidentCount, root.ImpactedCount)
+		}
 		return nil
 	})
-	t.Logf("%s outage: root %s (%s), %d devices suppressed under it (suppressedCount %d) after %s",
-		sw.Unit, root.Number, root.Priority, len(unit), root.SuppressedCount, time.Since(start).Round(time.Millisecond))
+	t.Logf("%s outage: root %s (%s), %d devices suppressed under it (%d incidents) after %s",
+		sw.Unit, root.Number, root.Priority, root.ImpactedDeviceCount, root.SuppressedCount, time.Since(start).Round(time.Millisecond))
 
 	// The rest of the scenario: wait for the HL7 gateway outage and the ward printer
 	// (its incident waits out the printer class hold, 2 min × scale).
@@ -293,7 +304,28 @@ func TestDemo(t *testing.T) {
 	}
 	t.Logf("%d incidents by priority %v; %d devices silenced by the %s outage", len(list), prios, behind, gw)
 
-	// The switch came back (its outage lasts 50 s × scale): its unit's incidents resolve.
+	// The ED outage stands until someone clears it, as the README says: still there
+	// after the whole scenario (1:40 × scale), then cleared through the control
+	// endpoint the way the README shows, and its unit's incidents resolve.
+	if wait := time.Until(start.Add(time.Duration(float64(110*time.Second) * scale))); wait > 0 {
+		time.Sleep(wait)
+	}
+	list, err = incidents("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := find(list, sw.Name, "snmp.unreachable"); r == nil || r.State == "RESOLVED" {
+		t.Fatalf("the ED switch outage did not stand until cleared: %+v", r)
+	}
+	clear, err := http.Post(control+"/events", "application/json",
+		strings.NewReader(`{"action":"up","target":{"class":"NETWORK_SWITCH","careArea":"ED"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear.Body.Close()
+	if clear.StatusCode != http.StatusOK {
+		t.Fatalf("clearing the ED outage: HTTP %d", clear.StatusCode)
+	}
 	testkit.Eventually(t, 30*time.Second, func() error {
 		list, err := incidents("")
 		if err != nil {
@@ -317,9 +349,13 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(out, "demo stopping") {
 		t.Fatal("no shutdown log line")
 	}
-	// The service desk heard of the switch, never of what it took down.
+	// The service desk heard of the switch, never of what it took down, and was told
+	// devices and incidents apart.
 	if !strings.Contains(out, "service desk <- "+root.Number+" opened") {
 		t.Fatalf("the service desk did not receive the root %s", root.Number)
+	}
+	if !regexp.MustCompile(`service desk <- ` + root.Number + ` opened .*\(root cause: \d+ devices down behind it, \d+ incidents suppressed\)`).MatchString(out) {
+		t.Errorf("the desk line of the root %s does not say devices and incidents apart", root.Number)
 	}
 	for _, d := range unit {
 		if strings.Contains(out, "service desk <- ") && strings.Contains(out, "] "+d.Name+" (") {

@@ -50,11 +50,16 @@ type IncidentSnapshot struct {
 	ResolveDueAt    time.Time  `bson:"resolveDueAt" json:"resolveDueAt"`
 	EscalationLevel int        `bson:"escalationLevel" json:"escalationLevel"`
 	Escalation      string     `bson:"escalation,omitempty" json:"escalation,omitempty"`
-	// Correlation: what this root took down.
-	SuppressedCount int    `bson:"suppressedCount" json:"suppressedCount"`
-	ImpactedCount   int    `bson:"impactedCount" json:"impactedCount"`
-	Dependents      int    `bson:"dependents" json:"dependents"`
-	WorstImpact     string `bson:"worstImpact,omitempty" json:"worstImpact,omitempty"`
+	// Correlation: what this root took down. SuppressedCount and ImpactedCount count
+	// incidents (a device may have several under one root: SNMP and HL7), the
+	// *DeviceCount fields devices; Dependents is the blast radius at opening.
+	SuppressedCount         int    `bson:"suppressedCount" json:"suppressedCount"`
+	SuppressedIncidentCount int    `bson:"suppressedIncidentCount" json:"suppressedIncidentCount"`
+	SuppressedDeviceCount   int    `bson:"suppressedDeviceCount" json:"suppressedDeviceCount"`
+	ImpactedCount           int    `bson:"impactedCount" json:"impactedCount"`
+	ImpactedDeviceCount     int    `bson:"impactedDeviceCount" json:"impactedDeviceCount"`
+	Dependents              int    `bson:"dependents" json:"dependents"`
+	WorstImpact             string `bson:"worstImpact,omitempty" json:"worstImpact,omitempty"`
 	// WasSuppressed is set when the incident was held back by a root that recovered.
 	WasSuppressed bool   `bson:"wasSuppressed,omitempty" json:"wasSuppressed,omitempty"`
 	RootID        string `bson:"rootId,omitempty" json:"rootId,omitempty"`
@@ -97,7 +102,7 @@ func (e *Engine) notify(ctx context.Context, inc *Incident, event, note string, 
 }
 
 func (e *Engine) snapshot(inc *Incident, event, note string, seq int, now time.Time) *Notification {
-	st := e.RootStats(inc.ID)
+	st, im := e.RootStats(inc.ID), e.Impact(inc.ID)
 	n := &Notification{
 		ID: fmt.Sprintf("%s.%04d", inc.ID, seq), Event: event, Seq: seq, At: now, Note: note,
 		Incident: IncidentSnapshot{
@@ -105,7 +110,8 @@ func (e *Engine) snapshot(inc *Incident, event, note string, seq int, now time.T
 			Priority: inc.Priority, Impact: inc.Impact, Urgency: inc.Urgency, PriorityReason: inc.PriorityReason,
 			State: inc.State, Flapping: inc.Flapping, OpenedAt: inc.OpenedAt, ResolvedAt: inc.ResolvedAt,
 			AckDueAt: inc.AckDueAt, ResolveDueAt: inc.ResolveDueAt, EscalationLevel: inc.EscalationLevel,
-			SuppressedCount: st.Suppressed, ImpactedCount: st.Impacted, Dependents: inc.Dependents,
+			SuppressedCount: st.Suppressed, SuppressedIncidentCount: st.Suppressed, SuppressedDeviceCount: im.SuppressedDevices,
+			ImpactedCount: st.Impacted, ImpactedDeviceCount: len(im.Devices), Dependents: inc.Dependents,
 			WorstImpact: st.Worst, WasSuppressed: inc.RootID != "", RootID: inc.RootID,
 		},
 		Asset: AssetSnapshot{ID: inc.AssetID, Class: inc.Class, Site: inc.Site},

@@ -109,13 +109,14 @@ func TestSignatureAndShapes(t *testing.T) {
 	}
 	e := &OutboxEntry{ID: "i1.0001.x", Notification: Notification{ID: "i1.0001", Event: NotifyResolved, Seq: 1,
 		Incident: IncidentSnapshot{ID: "i1", Number: "INC0000001", Title: "vent (VENTILATOR, ICU-1): not answering SNMP",
-			Priority: P1, Impact: 3, Urgency: 2, Dependents: 3, SuppressedCount: 2, WorstImpact: "P1: PATIENT_MONITOR in ICU"},
+			Priority: P1, Impact: 3, Urgency: 2, Dependents: 3, SuppressedCount: 2, SuppressedDeviceCount: 1,
+			ImpactedCount: 3, ImpactedDeviceCount: 2, WorstImpact: "P1: PATIENT_MONITOR in ICU"},
 		Asset: AssetSnapshot{Name: "vent", Class: "VENTILATOR"}}}
 	var snow map[string]any
 	b, _ := Render(&Webhook{Kind: KindServiceNow}, e)
 	_ = json.Unmarshal(b, &snow)
 	if snow["impact"] != "1" || snow["urgency"] != "2" || snow["state"] != "6" || snow["correlation_id"] != "i1" ||
-		!strings.Contains(snow["description"].(string), "2 incidents suppressed") {
+		!strings.Contains(snow["description"].(string), "3 devices depend on it; suppressed under it now: 1 device (2 incidents); taken down in all: 2 devices (3 incidents)") {
 		t.Errorf("servicenow shape: %s", b)
 	}
 	var gen map[string]any

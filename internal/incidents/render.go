@@ -77,9 +77,12 @@ func details(n *Notification) []string {
 		fmt.Sprintf("Opened %s; acknowledge by %s; restore by %s", i.OpenedAt.UTC().Format("2006-01-02 15:04:05Z"),
 			i.AckDueAt.UTC().Format("15:04:05Z"), i.ResolveDueAt.UTC().Format("2006-01-02 15:04:05Z")),
 	}
-	if i.Dependents > 0 || i.SuppressedCount > 0 {
-		lines = append(lines, fmt.Sprintf("Root cause: %d devices depend on it; %d incidents suppressed under it now, %d in all; worst impact %s",
-			i.Dependents, i.SuppressedCount, i.ImpactedCount, orNone(i.WorstImpact)))
+	if i.Dependents > 0 || i.SuppressedCount > 0 || i.ImpactedCount > 0 {
+		// Devices and incidents apart: one device may have two incidents under a root
+		// (SNMP unreachable and HL7 heartbeat lost).
+		lines = append(lines, fmt.Sprintf("Root cause: %s depend on it; suppressed under it now: %s; taken down in all: %s; worst impact %s",
+			plural(i.Dependents, "device"), devicesAndIncidents(i.SuppressedDeviceCount, i.SuppressedCount),
+			devicesAndIncidents(i.ImpactedDeviceCount, i.ImpactedCount), orNone(i.WorstImpact)))
 	}
 	if i.WasSuppressed {
 		lines = append(lines, "This device was held back as a consequence of an upstream failure that has since recovered.")
@@ -190,4 +193,21 @@ func freshservice(w *Webhook, e *OutboxEntry) map[string]any {
 		t["group_id"] = w.Freshservice.GroupID
 	}
 	return t
+}
+
+// plural writes "1 device", "33 devices".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// devicesAndIncidents writes "33 devices (56 incidents)"; a notification queued before
+// devices were counted says incidents only.
+func devicesAndIncidents(devices, incidents int) string {
+	if devices == 0 && incidents > 0 {
+		return plural(incidents, "incident")
+	}
+	return plural(devices, "device") + " (" + plural(incidents, "incident") + ")"
 }

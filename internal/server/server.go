@@ -71,8 +71,10 @@ type Server struct {
 	registry  *prometheus.Registry
 	listener  net.Listener
 	http      *http.Server
-	tls       bool   // serving HTTPS (http.Server sets TLSConfig itself for HTTP/2)
-	beyond    beyond // problems, advisories, rogue devices, observation log (beyond.go)
+	// stopRequests cancels the context of every request in flight (shutdown).
+	stopRequests context.CancelFunc
+	tls          bool   // serving HTTPS (http.Server sets TLSConfig itself for HTTP/2)
+	beyond       beyond // problems, advisories, rogue devices, observation log (beyond.go)
 
 	adminTokenPath string
 
@@ -167,8 +169,11 @@ func (s *Server) init(ctx context.Context) error {
 	board := web.Handler()
 	mux.Handle("GET /{$}", board)
 	mux.Handle("GET /static/", board)
+	requests, stop := context.WithCancel(context.Background())
+	s.stopRequests = stop
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug)}
+		ErrorLog:    slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return requests }}
 	if (s.cfg.TLSCert == "") != (s.cfg.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -254,9 +259,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.expireLoop(ctx) })
 	s.log.Info("cmdb listening", "url", s.URL(), "embedded_store", s.store.Embedded, "version", Version)
 	<-ctx.Done()
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	_ = s.http.Shutdown(sctx)
+	s.shutdownHTTP()
 	wg.Wait()
 	close(errc)
 	var errs []error
@@ -264,6 +267,28 @@ func (s *Server) Run(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// shutdownGrace is how long requests in flight may run on after SIGTERM before their
+// contexts are cancelled; with what follows (handlers return at their next check, the
+// store closes), the process ends within Docker's default 10 s stop timeout.
+const shutdownGrace = 5 * time.Second
+
+// shutdownHTTP stops accepting connections and waits for the requests in flight, up
+// to shutdownGrace; then cancels them and waits a little more for their handlers.
+func (s *Server) shutdownHTTP() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if s.http.Shutdown(ctx) == nil {
+		s.stopRequests()
+		return
+	}
+	s.stopRequests()
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("requests still running at shutdown, cancelled: closing anyway")
+	}
 }
 
 // expireLoop turns devices whose observations ran out into UNKNOWN.

@@ -26,8 +26,12 @@ func TestBoardIsSelfContained(t *testing.T) {
 		if m := regexp.MustCompile(`(?i)(src|href)=["']?(https?:)?//`).Find(body); m != nil {
 			t.Errorf("%s references an external resource: %s", path, m)
 		}
-		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 			t.Errorf("%s: CSP %q", path, csp)
+		}
+		// Never framed by another site (clickjacking).
+		if xfo := resp.Header.Get("X-Frame-Options"); xfo != "DENY" {
+			t.Errorf("%s: X-Frame-Options %q, want DENY", path, xfo)
 		}
 	}
 	// The board never builds HTML from data: no innerHTML anywhere.

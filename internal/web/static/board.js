@@ -22,7 +22,7 @@ function el(tag, attrs, ...children) {
     else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     e.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -112,13 +112,17 @@ function autoRefresh(fn) {
 
 // ---- NOC board ------------------------------------------------------------------
 
+// The board lists what someone must act on: open incidents not suppressed by a root
+// cause (a root carries what it took down).
 const NOC_QUERY = `query NOC {
   ${STATUSES.map((s) => `${s}: assets(filter: {status: ${s}}, first: 0) { totalCount }`).join('\n  ')}
-  open: incidents(filter: {open: true}, first: 200) {
+  open: incidents(filter: {open: true, suppressed: false}, first: 500) {
     totalCount
-    nodes { id number title priority state suppressed suppressedCount worstImpact flapping openedAt ackDueAt resolveDueAt slaBreached careArea
+    nodes { id number title priority state suppressed suppressedDeviceCount suppressedIncidentCount worstImpact flapping openedAt ackDueAt resolveDueAt slaBreached careArea
+            suppressedBy { id number }
             asset { id name location { unit careArea } } }
   }
+  health: assetHealth(groupBy: [CARE_AREA]) { careArea total operational degraded down unknown maintenance }
 }`;
 
 async function viewNOC(view) {
@@ -131,44 +135,70 @@ async function viewNOC(view) {
   view.replaceChildren(head,
     el('h2', {}, 'Devices'), cards,
     el('h2', {}, 'Open incidents by priority'), prioCards,
-    el('div', { class: 'grid two' }, el('section', {}, el('h2', {}, 'Health by care area'), areas),
+    el('div', { class: 'grid two' }, el('section', { 'data-testid': 'areas' }, el('h2', {}, 'Health by care area'), areas),
       el('section', {}, el('h2', {}, 'Open incidents'), queue)));
   const load = async () => {
     const d = await gql(NOC_QUERY);
     cards.replaceChildren(...STATUSES.filter((s) => s !== 'RETIRED').map((s) =>
-      el('a', { class: 'card', href: `#/assets?status=${s}`, 'data-testid': 'status-' + s },
-        el('div', { class: 'n' }, d[s].totalCount), el('div', { class: 'l' }, s))));
-    const open = d.open.nodes.filter((i) => !i.suppressed);
+      el('a', { class: 'card status-card st-' + s, href: `#/assets?status=${s}`, 'data-testid': 'status-' + s },
+        el('div', { class: 'n' }, d[s].totalCount), el('div', { class: 'l' }, s === 'UNKNOWN' ? 'UNKNOWN (monitoring lost)' : s))));
+    const open = d.open.nodes;
     prioCards.replaceChildren(...PRIORITIES.map((p) =>
       el('a', { class: 'card', href: `#/incidents?priority=${p}` },
         el('div', { class: 'n' }, open.filter((i) => i.priority === p).length),
         el('div', { class: 'l' }, badge(p)))));
-    await renderAreas(areas);
-    queue.replaceChildren(incidentTable(sortIncidents(open), true));
+    renderAreas(areas, d.health, open);
+    queue.replaceChildren(incidentTable(open, true));
   };
   await load();
   autoRefresh(load);
 }
 
-// renderAreas shows health per care area from the asset health summary.
-async function renderAreas(target) {
-  const d = await gql(`{ assetHealth(groupBy: [CARE_AREA]) { careArea total operational degraded down unknown maintenance } }`);
-  const rows = d.assetHealth.map((g) => ({ key: g.careArea || '(none)', total: g.total,
+const AREA_STATUSES = ['OPERATIONAL', 'DEGRADED', 'DOWN', 'UNKNOWN', 'MAINTENANCE'];
+
+// renderAreas shows health per care area: devices down, degraded and unknown
+// (monitoring lost: no collector vouches for them), and the worst open P1/P2. A care
+// area with an open P1 or P2 is never drawn green, whatever its device counts say.
+function renderAreas(target, health, open) {
+  const worst = {};
+  for (const i of open) {
+    const area = i.careArea || (i.asset && i.asset.location && i.asset.location.careArea) || '(none)';
+    if ((i.priority === 'P1' || i.priority === 'P2') && (!worst[area] || i.priority < worst[area])) worst[area] = i.priority;
+  }
+  const rows = health.map((g) => ({ key: g.careArea || '(none)', total: g.total,
     counts: { OPERATIONAL: g.operational, DEGRADED: g.degraded, DOWN: g.down, UNKNOWN: g.unknown, MAINTENANCE: g.maintenance } }));
-  rows.sort((a, b) => ((b.counts.DOWN || 0) - (a.counts.DOWN || 0)) || a.key.localeCompare(b.key));
-  target.replaceChildren(el('table', {},
-    el('thead', {}, el('tr', {}, el('th', {}, 'Care area'), el('th', {}, 'Devices'), el('th', {}, 'Down'), el('th', {}, 'Degraded'), el('th', {}, 'Health'))),
-    el('tbody', {}, rows.map((r) => el('tr', { class: 'row-link', onclick: () => { location.hash = '#/assets?careArea=' + encodeURIComponent(r.key); } },
-      el('td', {}, r.key), el('td', {}, r.total), el('td', { class: r.counts.DOWN ? 'overdue' : '' }, r.counts.DOWN || 0),
-      el('td', {}, r.counts.DEGRADED || 0),
+  const rank = (r) => (worst[r.key] === 'P1' ? 0 : worst[r.key] === 'P2' ? 1 : 2);
+  rows.sort((a, b) => (rank(a) - rank(b)) || ((b.counts.DOWN || 0) - (a.counts.DOWN || 0)) ||
+    ((b.counts.UNKNOWN || 0) - (a.counts.UNKNOWN || 0)) || a.key.localeCompare(b.key));
+  const num = (n, cls) => el('td', { class: n ? cls : '' }, n || 0);
+  target.replaceChildren(el('table', { 'data-testid': 'area-table' },
+    el('thead', {}, el('tr', {}, ['Care area', 'Devices', 'Down', 'Degraded', 'Unknown', 'Open P1/P2', 'Health'].map((h) => el('th', {}, h)))),
+    el('tbody', {}, rows.map((r) => {
+      const alert = worst[r.key];
+      return el('tr', { class: 'row-link' + (alert ? ' area-alert alert-' + alert : ''), 'data-area': r.key,
+        onclick: () => { location.hash = '#/assets?careArea=' + encodeURIComponent(r.key); } },
+      el('td', {}, r.key), el('td', {}, r.total), num(r.counts.DOWN, 'n-down'),
+      num(r.counts.DEGRADED, 'n-degraded'), num(r.counts.UNKNOWN, 'n-unknown'),
+      el('td', {}, alert ? badge(alert) : el('span', { class: 'muted' }, '—')),
       el('td', {}, el('div', { class: 'bar', title: JSON.stringify(r.counts) },
-        ['OPERATIONAL', 'DEGRADED', 'DOWN', 'UNKNOWN', 'MAINTENANCE'].map((s) =>
-          el('span', { class: s, style: { width: `${(100 * (r.counts[s] || 0)) / Math.max(1, r.total)}%` } })))))))));
+        AREA_STATUSES.map((st) =>
+          // With an open P1/P2 the healthy share is drawn neutral, not green.
+          el('span', { class: st === 'OPERATIONAL' && alert ? 'OPERATIONAL held' : st,
+            style: { width: `${(100 * (r.counts[st] || 0)) / Math.max(1, r.total)}%` } })))));
+    }))));
 }
 
-function sortIncidents(list) {
-  return [...list].sort((a, b) => a.priority.localeCompare(b.priority) || a.openedAt.localeCompare(b.openedAt));
+// rootLine says what a root cause took down, in devices and in incidents.
+function rootLine(i) {
+  if (!i.suppressedIncidentCount) return null;
+  if (!i.suppressedDeviceCount) {
+    // Only the device's own other conditions (its HL7 heartbeat while SNMP is down).
+    return el('div', { class: 'muted' }, `also ${plural(i.suppressedIncidentCount, 'other condition')} of this device, suppressed under it`);
+  }
+  return el('div', { class: 'root' }, `root cause: ${plural(i.suppressedDeviceCount, 'device')} down behind it ` +
+    `(${plural(i.suppressedIncidentCount, 'incident')} suppressed)` + (i.worstImpact ? ` · worst ${i.worstImpact}` : ''));
 }
+const plural = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 // countdown renders time left to a due date, updated every second.
 function countdown(due, done) {
@@ -184,59 +214,87 @@ function countdown(due, done) {
   return span;
 }
 
+// slaCell is an incident's SLA countdown; a suppressed incident has no clock of its
+// own in the view: its root's clock is the one that counts.
+function slaCell(i, due, done) {
+  if (i.suppressed) {
+    return el('td', { class: 'muted', 'data-sla': 'suppressed' }, 'suppressed by ',
+      i.suppressedBy ? el('a', { href: '#/incident/' + i.suppressedBy.id, onclick: (e) => e.stopPropagation() }, i.suppressedBy.number) : 'its root');
+  }
+  return el('td', { 'data-sla': 'countdown' }, countdown(due, done));
+}
+
 function incidentTable(list, compact) {
   if (!list.length) return el('p', { class: 'muted' }, 'No incidents.');
   return el('table', { 'data-testid': 'incident-table' },
     el('thead', {}, el('tr', {}, el('th', {}, 'Pri'), el('th', {}, 'Incident'), el('th', {}, 'State'),
       el('th', {}, 'Where'), el('th', {}, 'Ack due'), compact ? null : el('th', {}, 'Restore due'))),
-    el('tbody', {}, list.map((i) => el('tr', { class: 'row-link', 'data-incident': i.number, onclick: () => { location.hash = '#/incident/' + i.id; } },
+    el('tbody', {}, list.map((i) => el('tr', { class: 'row-link' + (i.suppressed ? ' suppressed' : ''), 'data-incident': i.number,
+      'data-suppressed': i.suppressed ? 'true' : 'false', onclick: () => { location.hash = '#/incident/' + i.id; } },
       el('td', {}, badge(i.priority)),
       el('td', {}, el('div', {}, i.number + ' · ' + i.title),
-        i.suppressedCount ? el('div', { class: 'root' }, `root cause of ${i.suppressedCount} suppressed incident(s)` + (i.worstImpact ? ` · worst ${i.worstImpact}` : '')) : null,
-        i.flapping ? el('div', { class: 'muted' }, 'flapping') : null,
-        i.suppressed ? el('div', { class: 'muted' }, 'suppressed (upstream down)') : null),
+        rootLine(i),
+        i.flapping ? el('div', { class: 'muted' }, 'flapping') : null),
       el('td', {}, badge(i.state)),
       el('td', {}, (i.asset && i.asset.location && (i.asset.location.unit || i.asset.location.careArea)) || i.careArea || '—'),
-      el('td', {}, countdown(i.ackDueAt, i.state !== 'OPEN')),
-      compact ? null : el('td', {}, countdown(i.resolveDueAt, i.state === 'RESOLVED'))))));
+      slaCell(i, i.ackDueAt, i.state !== 'OPEN'),
+      compact ? null : slaCell(i, i.resolveDueAt, i.state === 'RESOLVED')))));
 }
 
 // ---- incidents ------------------------------------------------------------------
 
 const INCIDENT_FIELDS = `id number title priority impact urgency priorityReason state suppressed condition
   openedAt acknowledgedAt resolvedAt ackDueAt resolveDueAt slaBreached careArea flapping escalationLevel
-  suppressedCount worstImpact suppressedBy { id number title }
+  suppressedCount suppressedIncidentCount suppressedDeviceCount impactedIncidentCount impactedDeviceCount dependents
+  worstImpact suppressedBy { id number title }
   knowledge { title url text match }
   problems { id number title state }
   asset { id name class status location { building floor unit careArea room bed } }
   timeline { at kind actor note }`;
 
+// The queue lists what someone must act on; incidents suppressed by a root cause are
+// one click away (the toggle), never mixed in by default.
 async function viewIncidents(view, _, params) {
   const state = params.get('state') || '';
   const priority = params.get('priority') || '';
   const open = params.get('all') ? null : true;
+  const withSuppressed = params.get('suppressed') === '1';
   const stateSel = el('select', { 'aria-label': 'state' }, el('option', { value: '' }, 'any state'),
     ['OPEN', 'ACKNOWLEDGED', 'RESOLVED'].map((s) => el('option', { value: s, selected: s === state }, s)));
   const prioSel = el('select', { 'aria-label': 'priority' }, el('option', { value: '' }, 'any priority'),
     PRIORITIES.map((p) => el('option', { value: p, selected: p === priority }, p)));
+  const supBox = el('input', { type: 'checkbox', id: 'show-suppressed', checked: withSuppressed, 'data-testid': 'show-suppressed' });
   const apply = () => {
     const q = new URLSearchParams();
     if (stateSel.value) q.set('state', stateSel.value);
     if (prioSel.value) q.set('priority', prioSel.value);
     if (stateSel.value === 'RESOLVED') q.set('all', '1');
+    if (supBox.checked) q.set('suppressed', '1');
     location.hash = '#/incidents' + (q.toString() ? '?' + q : '');
   };
   stateSel.onchange = apply;
   prioSel.onchange = apply;
+  supBox.onchange = apply;
   const list = el('div');
-  view.replaceChildren(el('h1', {}, 'Incident queue'), el('div', { class: 'toolbar' }, stateSel, prioSel), list);
+  view.replaceChildren(el('h1', {}, 'Incident queue'), el('div', { class: 'toolbar' }, stateSel, prioSel,
+    el('label', { for: 'show-suppressed', class: 'check' }, supBox, ' show suppressed (their root cause is down)')), list);
   const load = async () => {
     const filter = {};
     if (state) filter.state = state;
     if (priority) filter.priority = priority;
     if (open !== null && !state) filter.open = true;
-    const d = await gql(`query Q($f: IncidentFilter) { incidents(filter: $f, first: 200) { totalCount nodes { ${INCIDENT_FIELDS} } } }`, { f: filter });
-    list.replaceChildren(el('p', { class: 'muted' }, `${d.incidents.totalCount} incident(s)`), incidentTable(sortIncidents(d.incidents.nodes), false));
+    const hidden = { ...filter, suppressed: true };
+    if (!withSuppressed) filter.suppressed = false;
+    // The server's order: unresolved first, P1 first, the one open longest first.
+    const d = await gql(`query Q($f: IncidentFilter, $h: IncidentFilter) {
+      incidents(filter: $f, first: 200) { totalCount nodes { ${INCIDENT_FIELDS} } }
+      hidden: incidents(filter: $h, first: 0) { totalCount } }`, { f: filter, h: hidden });
+    const n = d.incidents.totalCount;
+    const shown = d.incidents.nodes.length < n ? ` (the first ${d.incidents.nodes.length} shown)` : '';
+    const note = withSuppressed
+      ? `${n} incident(s)${shown}, ${d.hidden.totalCount} of them suppressed under a root cause`
+      : `${n} incident(s) to act on${shown}; ${d.hidden.totalCount} suppressed under a root cause not shown`;
+    list.replaceChildren(el('p', { class: 'muted', 'data-testid': 'incident-count' }, note), incidentTable(d.incidents.nodes, false));
   };
   await load();
   autoRefresh(load);
@@ -244,7 +302,8 @@ async function viewIncidents(view, _, params) {
 
 async function viewIncident(view, id) {
   const load = async () => {
-    const d = await gql(`query Q($id: ID!) { incident(id: $id) { ${INCIDENT_FIELDS} } }`, { id });
+    const d = await gql(`query Q($id: ID!) { incident(id: $id) { ${INCIDENT_FIELDS}
+      impactedDevices(first: 500) { id name class status patientConnected location { unit careArea } } } }`, { id });
     const i = d.incident;
     if (!i) { view.replaceChildren(el('p', {}, 'No such incident.')); return; }
     const note = el('textarea', { placeholder: 'Note (optional)', 'aria-label': 'note' });
@@ -274,16 +333,24 @@ async function viewIncident(view, id) {
         el('section', {}, el('h2', {}, 'Details'), el('dl', { class: 'kv' },
           kv('Condition', i.condition), kv('Why this priority', i.priorityReason),
           kv('Impact / urgency', `${i.impact} / ${i.urgency}`),
-          kv('Opened', fmtTime(i.openedAt)), kv('Acknowledge due', el('span', {}, fmtTime(i.ackDueAt), ' (', countdown(i.ackDueAt, i.state !== 'OPEN'), ')')),
-          kv('Restore due', el('span', {}, fmtTime(i.resolveDueAt), ' (', countdown(i.resolveDueAt, i.state === 'RESOLVED'), ')')),
+          kv('Opened', fmtTime(i.openedAt)),
+          i.suppressed ? kv('SLA', el('span', { 'data-sla': 'suppressed' }, 'none of its own: suppressed by ',
+            i.suppressedBy ? el('a', { href: '#/incident/' + i.suppressedBy.id }, i.suppressedBy.number) : 'its root cause', ', whose clock counts')) : [
+            kv('Acknowledge due', el('span', {}, fmtTime(i.ackDueAt), ' (', countdown(i.ackDueAt, i.state !== 'OPEN'), ')')),
+            kv('Restore due', el('span', {}, fmtTime(i.resolveDueAt), ' (', countdown(i.resolveDueAt, i.state === 'RESOLVED'), ')'))],
           kv('Acknowledged', fmtTime(i.acknowledgedAt)), kv('Resolved', fmtTime(i.resolvedAt)),
           kv('SLA breached', i.slaBreached ? 'yes' : 'no'),
           kv('Escalation level', i.escalationLevel || '—'),
           i.suppressedBy ? kv('Suppressed by', el('a', { href: '#/incident/' + i.suppressedBy.id }, i.suppressedBy.number + ' · ' + i.suppressedBy.title)) : null,
-          i.suppressedCount ? kv('Root cause of', `${i.suppressedCount} suppressed incident(s); worst ${i.worstImpact || '—'}`) : null,
+          i.impactedDeviceCount ? kv('Root cause of', el('span', { 'data-testid': 'root-counts' },
+            `${plural(i.suppressedDeviceCount, 'device')} down behind it now (${plural(i.suppressedIncidentCount, 'incident')} suppressed); ` +
+            `${plural(i.impactedDeviceCount, 'device')} (${plural(i.impactedIncidentCount, 'incident')}) taken down in all; worst ${i.worstImpact || '—'}`)) : null,
+          !i.impactedDeviceCount && i.impactedIncidentCount ? kv('Also suppressed under it', plural(i.impactedIncidentCount, 'other condition') + ' of this device') : null,
+          i.dependents ? kv('Dependents at opening', plural(i.dependents, 'device')) : null,
           kv('Device', i.asset ? el('a', { href: '#/asset/' + i.asset.id }, i.asset.name || i.asset.id) : '—'),
           kv('Location', i.asset ? locText(i.asset.location) : '—'))),
         el('section', {},
+          impactedTable(i),
           i.knowledge.length ? [el('h2', {}, 'Runbooks'), el('ul', { 'data-testid': 'knowledge' }, i.knowledge.map((k) => el('li', {},
             k.url && /^https?:\/\//.test(k.url) ? el('a', { href: k.url, target: '_blank', rel: 'noopener noreferrer' }, k.title) : el('b', {}, k.title),
             k.text ? el('div', {}, k.text) : null, el('div', { class: 'muted' }, k.match))))] : null,
@@ -294,6 +361,19 @@ async function viewIncident(view, id) {
             e.note ? el('div', {}, e.note) : null))))));
   };
   await load();
+}
+
+// impactedTable lists the devices a root incident took down, with links to them.
+function impactedTable(i) {
+  if (!i.impactedDevices.length) return null;
+  return [el('h2', {}, `Devices taken down (${i.impactedDeviceCount})`),
+    el('table', { 'data-testid': 'impacted-devices' },
+      el('thead', {}, el('tr', {}, ['Device', 'Class', 'Unit', 'Care area', 'Patient connected', 'Status'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, i.impactedDevices.map((a) => el('tr', { 'data-asset': a.name || a.id },
+        el('td', {}, el('a', { href: '#/asset/' + a.id }, a.name || a.id)), el('td', {}, a.class),
+        el('td', {}, (a.location && a.location.unit) || '—'), el('td', {}, (a.location && a.location.careArea) || '—'),
+        el('td', { class: a.patientConnected ? 'overdue' : 'muted' }, a.patientConnected ? 'yes' : 'no'),
+        el('td', {}, badge(a.status))))))];
 }
 
 // ---- problems -------------------------------------------------------------------
@@ -385,7 +465,7 @@ async function viewAsset(view, id) {
   view.replaceChildren(
     el('h1', {}, a.name || a.id, ' ', badge(a.status)),
     el('div', { class: 'grid two' },
-      el('section', {},
+      el('section', { 'data-testid': 'asset-main' },
         el('h2', {}, 'Identity'), el('dl', { class: 'kv' },
           kv('Class', a.class), kv('Manufacturer', a.manufacturer), kv('Model', a.model), kv('Serial', a.serialNumber),
           kv('Firmware', a.firmwareVersion), kv('Software', a.softwareVersion), kv('EUI-64', a.eui64),
@@ -404,13 +484,13 @@ async function viewAsset(view, id) {
           kv('Recalls', a.recalls.map((r) => r.reference + (r.title ? ' ' + r.title : '')).join('; ')),
           kv('Advisories', a.advisories.map((x) => `${x.reference} (${x.severity})` + (x.title ? ' ' + x.title : '')).join('; ')),
           kv('Notes', a.notes)),
-        el('h2', {}, 'Relationships'), relTable('Depends on', a.upstream), relTable('Depended on by', a.dependents),
+        el('h2', {}, 'Relationships'), el('div', { 'data-testid': 'relationships' }, relTable('Depends on', a.upstream), relTable('Depended on by', a.dependents)),
         el('h2', {}, 'Incidents'),
-        a.incidents.length ? el('table', {}, el('tbody', {}, a.incidents.map((i) =>
+        a.incidents.length ? el('div', { class: 'fit' }, el('table', {}, el('tbody', {}, a.incidents.map((i) =>
           el('tr', { class: 'row-link', onclick: () => { location.hash = '#/incident/' + i.id; } },
-            el('td', {}, badge(i.priority)), el('td', {}, i.number + ' · ' + i.title), el('td', {}, badge(i.state)), el('td', {}, fmtTime(i.openedAt))))))
+            el('td', {}, badge(i.priority)), el('td', { class: 'wrap' }, i.number + ' · ' + i.title), el('td', {}, badge(i.state)), el('td', {}, fmtTime(i.openedAt)))))))
           : el('p', { class: 'muted' }, 'None.')),
-      el('section', {}, el('h2', {}, 'History'), el('ul', { class: 'timeline', 'data-testid': 'history' },
+      el('section', { 'data-testid': 'asset-history' }, el('h2', {}, 'History'), el('ul', { class: 'timeline', 'data-testid': 'history' },
         a.history.map((h) => el('li', {},
           el('div', {}, el('b', {}, h.field), ': ', h.before || '∅', ' → ', h.after || '∅'),
           el('div', { class: 'muted' }, fmtTime(h.at), ' · ', h.source, ' · ', h.actor)))))));
@@ -418,9 +498,15 @@ async function viewAsset(view, id) {
 
 function relTable(title, rels) {
   if (!rels.length) return el('p', { class: 'muted' }, title + ': none.');
-  return el('table', { class: 'rels' }, el('caption', {}, title), el('tbody', {}, rels.map((r) => el('tr', { class: 'row-link', onclick: () => { location.hash = '#/asset/' + r.asset.id; } },
-    el('td', {}, r.kind), el('td', {}, r.asset.name || r.asset.id), el('td', {}, r.asset.class), el('td', {}, badge(r.asset.status)),
-    el('td', {}, r.port ? 'port ' + r.port : ''), el('td', { class: 'muted' }, r.source)))));
+  // Wrapped so that a long name or many columns scroll inside the column, never over
+  // the History next to it.
+  // Compact: the class under the name and the source under the kind keep four
+  // columns, which fit the narrow column.
+  return el('div', { class: 'fit' }, el('table', { class: 'rels' }, el('caption', {}, title), el('tbody', {}, rels.map((r) => el('tr', { class: 'row-link', onclick: () => { location.hash = '#/asset/' + r.asset.id; } },
+    el('td', {}, r.kind, el('div', { class: 'muted small' }, r.source)),
+    el('td', { class: 'wrap' }, r.asset.name || r.asset.id, el('div', { class: 'muted small' }, r.asset.class)),
+    el('td', {}, badge(r.asset.status)),
+    el('td', { class: 'wrap' }, r.port ? 'port ' + r.port : ''))))));
 }
 
 // ---- sign-in and start ----------------------------------------------------------
