@@ -18,10 +18,10 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/docstore"
 )
 
 // Sources of advisories.
@@ -141,9 +141,9 @@ func (a *Advisory) Validate() error {
 
 // Service keeps the advisories.
 type Service struct {
-	col *mongo.Collection
-	log *slog.Logger
-	now func() time.Time
+	docs docstore.Collection[Advisory]
+	log  *slog.Logger
+	now  func() time.Time
 
 	mu   sync.RWMutex
 	list []*Advisory // oldest first; published values are never modified
@@ -151,20 +151,25 @@ type Service struct {
 
 // Open loads the advisories of a database.
 func Open(ctx context.Context, db *mongo.Database, log *slog.Logger, now func() time.Time) (*Service, error) {
+	return New(ctx, docstore.Mongo[Advisory](db.Collection("advisories")), log, now)
+}
+
+// New loads the advisories kept in docs (docstore.Mem in tests).
+func New(ctx context.Context, docs docstore.Collection[Advisory], log *slog.Logger, now func() time.Time) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{col: db.Collection("advisories"), log: log.With("component", "advisories"), now: now}
-	cur, err := s.col.Find(ctx, bson.M{})
+	s := &Service{docs: docs, log: log.With("component", "advisories"), now: now}
+	stored, err := docs.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading advisories: %w", err)
 	}
-	var list []*Advisory
-	if err := cur.All(ctx, &list); err != nil {
-		return nil, fmt.Errorf("loading advisories: %w", err)
+	list := make([]*Advisory, len(stored))
+	for i := range stored {
+		list[i] = &stored[i]
 	}
 	for _, a := range list {
 		if a.rng, err = ParseRange(a.Firmware); err != nil {
@@ -207,7 +212,7 @@ func (s *Service) Add(ctx context.Context, a Advisory, actor string) (*Advisory,
 	rand.Read(b)
 	a.ID = "adv" + hex.EncodeToString(b)
 	a.CreatedBy, a.CreatedAt = actor, s.now().UTC()
-	if _, err := s.col.InsertOne(ctx, &a); err != nil {
+	if err := s.docs.Insert(ctx, a.ID, a); err != nil {
 		return nil, fmt.Errorf("storing advisory %s: %w", a.Reference, err)
 	}
 	s.mu.Lock()
@@ -222,7 +227,7 @@ func (s *Service) Remove(ctx context.Context, id, actor string) error {
 	if _, ok := s.Get(id); !ok {
 		return fmt.Errorf("advisory %q: %w", id, ErrNotFound)
 	}
-	if _, err := s.col.DeleteOne(ctx, bson.M{"_id": id}); err != nil {
+	if _, err := s.docs.Delete(ctx, id); err != nil {
 		return fmt.Errorf("removing advisory %s: %w", id, err)
 	}
 	s.mu.Lock()

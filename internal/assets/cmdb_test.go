@@ -334,7 +334,7 @@ func TestImport5000RowsWithBadRows(t *testing.T) {
 }
 
 func TestReplacedVersionsAreCompacted(t *testing.T) {
-	f := newFixture(t)
+	f := newStoreFixture(t)
 	ctx := context.Background()
 	var id string
 	for i := range 6 {

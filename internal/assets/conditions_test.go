@@ -30,11 +30,7 @@ func TestStatusFollowsTheDefinitionOfConditions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			now := t0
-			st, err := assets.OpenStore(ctx, testkit.Store(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc, err := assets.NewService(ctx, st, assets.Options{Logger: testkit.Logger(), Now: func() time.Time { return now }, Conditions: tc.conds})
+			svc, err := assets.NewService(ctx, assets.NewMemStore(), assets.Options{Logger: testkit.Logger(), Now: func() time.Time { return now }, Conditions: tc.conds})
 			if err != nil {
 				t.Fatal(err)
 			}

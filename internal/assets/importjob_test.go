@@ -16,11 +16,7 @@ import (
 // data line is either applied or reported with why; none is silently lost.
 func TestImportJobStoppedMidwayReportsEveryLine(t *testing.T) {
 	ctx := context.Background()
-	st, err := assets.OpenStore(ctx, testkit.Store(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := assets.NewService(ctx, st, assets.Options{Logger: testkit.Logger()})
+	svc, err := assets.NewService(ctx, assets.NewMemStore(), assets.Options{Logger: testkit.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

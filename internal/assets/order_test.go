@@ -208,29 +208,31 @@ func TestMergeKeepsEveryAppliedID(t *testing.T) {
 // applied (its answer was lost): the second replica, which reads the first one's
 // writes, finds every id applied, events included.
 func TestReplayOnAnotherReplicaIsDuplicate(t *testing.T) {
-	ctx := t.Context()
-	f := &fixture{t: t, now: t0}
-	a, b := replicas(t, &f.now)
-	f.svc = a
-	dev := snmp("10.0.0.32", "ups-32")
-	batch := []observation.Observation{f.obs(dev)}
-	for range 40 {
-		batch = append(batch, f.obs(func(o *observation.Observation) {
-			dev(o)
-			o.Source, o.Kind, o.Condition, o.Conditions = observation.SourceSNMPTrap, observation.KindEvent, observation.CondUnknownTrap, nil
-		}))
-	}
-	f.apply(batch...)
-	if _, err := b.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	outs, err := b.Apply(ctx, batch, "req-b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, out := range outs {
-		if !out.Duplicate {
-			t.Fatalf("replica B applied %s (%s) again", out.Observation.ID, out.Observation.Kind)
+	onSharedStores(t, func(t *testing.T, replicas func(t *testing.T, now *time.Time) (*assets.Service, *assets.Service)) {
+		ctx := t.Context()
+		f := &fixture{t: t, now: t0}
+		a, b := replicas(t, &f.now)
+		f.svc = a
+		dev := snmp("10.0.0.32", "ups-32")
+		batch := []observation.Observation{f.obs(dev)}
+		for range 40 {
+			batch = append(batch, f.obs(func(o *observation.Observation) {
+				dev(o)
+				o.Source, o.Kind, o.Condition, o.Conditions = observation.SourceSNMPTrap, observation.KindEvent, observation.CondUnknownTrap, nil
+			}))
 		}
-	}
+		f.apply(batch...)
+		if _, err := b.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		outs, err := b.Apply(ctx, batch, "req-b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, out := range outs {
+			if !out.Duplicate {
+				t.Fatalf("replica B applied %s (%s) again", out.Observation.ID, out.Observation.Kind)
+			}
+		}
+	})
 }

@@ -121,7 +121,7 @@ func (s *Service) AddRecall(ctx context.Context, r Recall, actor string) (*Recal
 	if r.IssuedAt.IsZero() {
 		r.IssuedAt = dateOnly(r.CreatedAt)
 	}
-	if _, err := s.store.recalls.InsertOne(ctx, &r); err != nil {
+	if err := s.store.InsertRecall(ctx, &r); err != nil {
 		return nil, fmt.Errorf("storing recall %s: %w", r.Reference, err)
 	}
 	s.mu.Lock()
@@ -133,11 +133,11 @@ func (s *Service) AddRecall(ctx context.Context, r Recall, actor string) (*Recal
 
 // RemoveRecall deletes a recall (entered in error, or closed).
 func (s *Service) RemoveRecall(ctx context.Context, id, actor string) error {
-	res, err := s.store.recalls.DeleteOne(ctx, bson.M{"_id": id})
+	found, err := s.store.DeleteRecall(ctx, id)
 	if err != nil {
 		return fmt.Errorf("removing recall %s: %w", id, err)
 	}
-	if res.DeletedCount == 0 {
+	if !found {
 		return fmt.Errorf("recall %q: %w", id, ErrNotFound)
 	}
 	s.mu.Lock()

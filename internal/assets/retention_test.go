@@ -16,6 +16,7 @@ import (
 // rewritten again until its oldest event is past the cutoff by the slack; a record
 // written before events were tracked is read once and then tracked.
 func TestPruneEventsKeepsEverythingElse(t *testing.T) {
+	testkit.Integration(t) // the history buckets of the FerretDB layout, by id ranges
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0

@@ -60,7 +60,7 @@ type Options struct {
 // Service is the asset registry: an in-memory working set over the store. Published
 // *Asset values are never modified; a change clones, persists, then swaps.
 type Service struct {
-	store *Store
+	store Repository
 	log   *slog.Logger
 	opts  Options
 	conds *observation.Registry
@@ -92,7 +92,7 @@ type Service struct {
 }
 
 // NewService loads every asset from the store.
-func NewService(ctx context.Context, st *Store, o Options) (*Service, error) {
+func NewService(ctx context.Context, st Repository, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

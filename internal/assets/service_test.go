@@ -16,13 +16,28 @@ var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 type fixture struct {
 	t   *testing.T
 	svc *assets.Service
-	st  *assets.Store
+	st  assets.Repository
 	seq int
 	now time.Time
 }
 
+// newFixture: a registry over the in-memory store (the rules of a shared MongoDB
+// store; see TestCollectionContract in docstore), for the logic.
 func newFixture(t *testing.T) *fixture {
-	f := &fixture{t: t, now: t0}
+	f := &fixture{t: t, now: t0, st: assets.NewMemStore()}
+	f.open()
+	return f
+}
+
+// newStoreFixture: a registry over the embedded FerretDB, for tests whose point is
+// the store (its layout, versions, compaction); skipped with -short.
+func newStoreFixture(t *testing.T) *fixture {
+	testkit.Integration(t)
+	st, err := assets.OpenStore(context.Background(), testkit.Store(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, now: t0, st: st}
 	f.open()
 	return f
 }
@@ -30,13 +45,6 @@ func newFixture(t *testing.T) *fixture {
 // open (re)loads the service from the test store, as a restart would.
 func (f *fixture) open() {
 	ctx := context.Background()
-	if f.st == nil {
-		st, err := assets.OpenStore(ctx, testkit.Store(f.t))
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		f.st = st
-	}
 	svc, err := assets.NewService(ctx, f.st, assets.Options{Logger: testkit.Logger(), Now: func() time.Time { return f.now }})
 	if err != nil {
 		f.t.Fatal(err)

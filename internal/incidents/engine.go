@@ -385,61 +385,47 @@ func (e *Engine) step(ctx context.Context, a *assets.Asset, cond string, on bool
 	tr := e.tracker(a.ID, cond, on, now)
 	key := dedupKey(a.ID, cond)
 	inc := e.keyHolder(key)
-	flapping := len(tr.edges) >= e.policy.Flap.Threshold
 	class := string(a.Class)
-	if on {
-		if inc != nil {
-			var err error
-			if inc.Settling() {
-				if inc, err = e.reopen(ctx, inc, now); err != nil {
-					return err
-				}
-			}
-			if flapping && !inc.Flapping {
-				_, err = e.markFlapping(ctx, inc, len(tr.edges), now)
-			}
+	f := stepFacts{on: on, now: now, since: tr.since, clearSince: tr.clearSince, edges: len(tr.edges),
+		hold: e.policy.Hold.For(class), recoveryHold: e.policy.RecoveryHold.For(class),
+		flapStable: e.policy.Flap.Stable, flapThreshold: e.policy.Flap.Threshold,
+		consequence: func() bool { root, _ := e.suppressor(a, cond, ""); return root != "" }}
+	if inc != nil {
+		f.holder, f.settling, f.holderFlapping = true, inc.Settling(), inc.Flapping
+	}
+	if on && inc == nil {
+		e.mu.RLock()
+		f.quiet = e.quiet[key]
+		e.mu.RUnlock()
+	}
+	if !on {
+		e.mu.Lock()
+		delete(e.quiet, key)
+		e.mu.Unlock()
+	}
+	act := decide(f)
+	var err error
+	if act&actReopen != 0 {
+		if inc, err = e.reopen(ctx, inc, now); err != nil {
 			return err
 		}
-		e.mu.RLock()
-		quiet := e.quiet[key]
-		e.mu.RUnlock()
-		if quiet {
-			return nil
-		}
-		if flapping || now.Sub(tr.since) >= e.policy.Hold.For(class) {
-			return e.openIncident(ctx, a, cond, flapping, len(tr.edges), now)
-		}
-		// The hold keeps blips from reaching the service desk; a consequence of an
-		// upstream failure never reaches it anyway, so it is recorded at once.
-		if root, _ := e.suppressor(a, cond, ""); root != "" {
-			return e.openIncident(ctx, a, cond, false, len(tr.edges), now)
-		}
-		return nil
 	}
-	e.mu.Lock()
-	delete(e.quiet, key)
-	e.mu.Unlock()
-	if inc == nil || inc.Settling() {
-		if inc == nil && len(tr.edges) == 0 {
-			delete(e.track[a.ID], cond)
-			if len(e.track[a.ID]) == 0 {
-				delete(e.track, a.ID)
-			}
-		}
-		return nil
-	}
-	if flapping && !inc.Flapping {
-		var err error
+	if act&actMarkFlapping != 0 && !inc.Flapping {
 		if inc, err = e.markFlapping(ctx, inc, len(tr.edges), now); err != nil {
 			return err
 		}
 	}
-	hold := e.policy.RecoveryHold.For(class)
-	if inc.Flapping {
-		hold = max(hold, e.policy.Flap.Stable)
+	if act&actOpen != 0 {
+		return e.openIncident(ctx, a, cond, f.edges >= f.flapThreshold, len(tr.edges), now)
 	}
-	if now.Sub(tr.clearSince) >= hold {
+	if act&actAutoResolve != 0 {
 		return e.autoResolve(ctx, inc, now)
+	}
+	if act&actForget != 0 {
+		delete(e.track[a.ID], cond)
+		if len(e.track[a.ID]) == 0 {
+			delete(e.track, a.ID)
+		}
 	}
 	return nil
 }

@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/medcmdb/medcmdb/internal/store"
 )
 
 // The incident change feed keeps replicas sharing one MongoDB in step, like the
@@ -69,13 +65,9 @@ func (s *Store) ChangedSince(ctx context.Context, since time.Time) ([]*Incident,
 	if !s.versioned {
 		return nil, nil
 	}
-	var out []*Incident
-	err := store.FindAll(ctx, s.incidents, bson.M{"updatedAt": bson.M{"$gte": since}}, func(i Incident) error {
-		out = append(out, &i)
-		return nil
-	})
+	list, err := s.incidents.Since(ctx, "updatedAt", since)
 	if err != nil {
 		return nil, fmt.Errorf("reading changed incidents: %w", err)
 	}
-	return out, nil
+	return pointers(list), nil
 }

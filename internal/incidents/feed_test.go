@@ -16,6 +16,7 @@ import (
 // (an opening, an acknowledgement, a resolution) the other sees after one poll, and
 // a write from a stale copy conflicts, reloads and succeeds on retry.
 func TestChangeFeedBetweenEngines(t *testing.T) {
+	testkit.Integration(t) // the feed is read from the shared store
 	ctx := context.Background()
 	s := testkit.SharedStore(t)
 	now := time.Now().UTC()

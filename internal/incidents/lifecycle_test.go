@@ -12,8 +12,9 @@ import (
 	"github.com/medcmdb/medcmdb/internal/testkit"
 )
 
-// rig is an engine over the real embedded store, a fake asset registry, a recording
-// service desk and a settable clock.
+// rig is an engine over the in-memory store (the same rules as the shared store's,
+// see TestCollectionContract in docstore), a fake asset registry, a recording service
+// desk and a settable clock.
 type rig struct {
 	t     *testing.T
 	ctx   context.Context
@@ -28,19 +29,13 @@ type rig struct {
 func newRig(t *testing.T, policy string) *rig {
 	t.Helper()
 	ctx := context.Background()
-	s := testkit.Store(t)
-	st, err := incidents.OpenStore(ctx, s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := incidents.NewMemStore()
 	p, err := incidents.ParsePolicy([]byte(policy))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, ctx: ctx, st: st, src: &fakeAssets{m: map[string]*assets.Asset{}}, clk: newClock(), sink: &recordSink{}}
-	if r.maint, err = incidents.OpenMaintenance(ctx, s, r.clk.Now); err != nil {
-		t.Fatal(err)
-	}
+	r.maint = memMaintenance(t, r.clk.Now)
 	r.e, err = incidents.NewEngine(ctx, st, r.src, incidents.EngineOptions{
 		Policy: p, Logger: testkit.Logger(), Now: r.clk.Now, Sink: r.sink, Maintenance: r.maint,
 	})

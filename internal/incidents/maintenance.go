@@ -11,9 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
+	"github.com/medcmdb/medcmdb/internal/docstore"
 	"github.com/medcmdb/medcmdb/internal/store"
 )
 
@@ -66,31 +64,36 @@ var ErrInvalidWindow = errors.New("invalid maintenance window")
 // Maintenance keeps the maintenance windows: few documents, all in memory, written
 // by _id.
 type Maintenance struct {
-	col *mongo.Collection
-	now func() time.Time
+	docs docstore.Collection[Window]
+	now  func() time.Time
 
 	mu      sync.RWMutex
 	windows []*Window // published values are never modified
 }
 
-// OpenMaintenance loads the maintenance windows.
+// OpenMaintenance loads the maintenance windows of the store.
 func OpenMaintenance(ctx context.Context, s *store.Store, now func() time.Time) (*Maintenance, error) {
+	return NewMaintenance(ctx, docstore.Mongo[Window](s.DB.Collection("maintenance_windows")), now)
+}
+
+// NewMaintenance loads the maintenance windows kept in docs (docstore.Mem in tests).
+func NewMaintenance(ctx context.Context, docs docstore.Collection[Window], now func() time.Time) (*Maintenance, error) {
 	if now == nil {
 		now = time.Now
 	}
-	m := &Maintenance{col: s.DB.Collection("maintenance_windows"), now: now}
+	m := &Maintenance{docs: docs, now: now}
 	return m, m.Reload(ctx)
 }
 
 // Reload reads the windows from the store (another replica may have written some).
 func (m *Maintenance) Reload(ctx context.Context) error {
-	cur, err := m.col.Find(ctx, bson.M{})
+	docs, err := m.docs.All(ctx)
 	if err != nil {
 		return fmt.Errorf("loading maintenance windows: %w", err)
 	}
-	var list []*Window
-	if err := cur.All(ctx, &list); err != nil {
-		return fmt.Errorf("loading maintenance windows: %w", err)
+	list := make([]*Window, len(docs))
+	for i := range docs {
+		list[i] = &docs[i]
 	}
 	slices.SortFunc(list, func(a, b *Window) int { return a.Start.Compare(b.Start) })
 	m.mu.Lock()
@@ -126,7 +129,7 @@ func (m *Maintenance) Create(ctx context.Context, w Window) (*Window, error) {
 	w.ID = "mw" + hex.EncodeToString(b)
 	w.CreatedAt = now
 	w.CancelledAt, w.CancelledBy = nil, ""
-	if _, err := m.col.InsertOne(ctx, &w); err != nil {
+	if err := m.docs.Insert(ctx, w.ID, w); err != nil {
 		return nil, fmt.Errorf("storing maintenance window: %w", err)
 	}
 	m.mu.Lock()
@@ -154,7 +157,7 @@ func (m *Maintenance) Cancel(ctx context.Context, id, actor string) (*Window, er
 	}
 	w := *cur
 	w.CancelledAt, w.CancelledBy = &now, actor
-	if _, err := m.col.ReplaceOne(ctx, bson.M{"_id": id}, &w); err != nil {
+	if err := m.docs.Replace(ctx, id, w, 0); err != nil {
 		return nil, fmt.Errorf("cancelling maintenance window %s: %w", id, err)
 	}
 	m.mu.Lock()
@@ -198,7 +201,13 @@ func (m *Maintenance) Get(id string) (*Window, bool) {
 func (m *Maintenance) Active(i *Incident, t time.Time) *Window {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	for _, w := range m.windows {
+	return activeWindow(m.windows, i, t)
+}
+
+// activeWindow returns the first of windows in force at t whose scope covers the
+// incident, or nil: the whole of maintenance matching, a pure function.
+func activeWindow(windows []*Window, i *Incident, t time.Time) *Window {
+	for _, w := range windows {
 		if w.ActiveAt(t) && w.Covers(i) {
 			return w
 		}

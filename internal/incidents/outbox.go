@@ -8,9 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-
+	"github.com/medcmdb/medcmdb/internal/docstore"
 	"github.com/medcmdb/medcmdb/internal/store"
 )
 
@@ -28,11 +26,11 @@ type OutboxEntry struct {
 	LastError    string       `bson:"lastError,omitempty"`
 }
 
-// Outbox persists entries by _id in a partitioned collection. Delivered entries are
-// deleted, so the collection holds only what is still owed to the service desk and
-// the scan at start stays small.
+// Outbox persists entries by _id (a partitioned collection in the cmdb). Delivered
+// entries are deleted, so the collection holds only what is still owed to the service
+// desk and the scan at start stays small.
 type Outbox struct {
-	col *store.Partitioned
+	col docstore.Collection[OutboxEntry]
 }
 
 // OpenOutbox prepares the outbox collection.
@@ -41,14 +39,17 @@ func OpenOutbox(ctx context.Context, s *store.Store) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{col: p}, nil
+	return &Outbox{col: docstore.Partitioned[OutboxEntry]("outbox", p)}, nil
 }
+
+// NewMemOutbox returns an empty outbox in memory (logic tests, replays).
+func NewMemOutbox() *Outbox { return &Outbox{col: docstore.Mem[OutboxEntry]("outbox")} }
 
 // Insert writes a new entry; it reports false when the entry already exists (written
 // by an earlier attempt or another replica).
 func (o *Outbox) Insert(ctx context.Context, e *OutboxEntry) (bool, error) {
-	if _, err := o.col.For(e.ID).InsertOne(ctx, e); err != nil {
-		if store.IsDuplicateKey(err) {
+	if err := o.col.Insert(ctx, e.ID, *e); err != nil {
+		if errors.Is(err, docstore.ErrExists) {
 			return false, nil
 		}
 		return false, fmt.Errorf("writing outbox entry %s: %w", e.ID, err)
@@ -58,13 +59,13 @@ func (o *Outbox) Insert(ctx context.Context, e *OutboxEntry) (bool, error) {
 
 // Pending returns every entry, ordered by incident and sequence.
 func (o *Outbox) Pending(ctx context.Context) ([]*OutboxEntry, error) {
-	var out []*OutboxEntry
-	err := store.FindAll(ctx, o.col, nil, func(e OutboxEntry) error {
-		out = append(out, &e)
-		return nil
-	})
+	list, err := o.col.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the outbox: %w", err)
+	}
+	out := make([]*OutboxEntry, len(list))
+	for k := range list {
+		out[k] = &list[k]
 	}
 	slices.SortFunc(out, func(a, b *OutboxEntry) int {
 		if a.IncidentID != b.IncidentID {
@@ -75,12 +76,12 @@ func (o *Outbox) Pending(ctx context.Context) ([]*OutboxEntry, error) {
 	return out, nil
 }
 
-// Failed records a failed attempt and when to try again.
+// Failed records a failed attempt and when to try again. The rest of an entry never
+// changes once written, so the entry is written whole; an entry another replica
+// delivered (and removed) meanwhile stays removed.
 func (o *Outbox) Failed(ctx context.Context, e *OutboxEntry) error {
-	_, err := o.col.For(e.ID).UpdateOne(ctx, bson.M{"_id": e.ID}, bson.M{"$set": bson.M{
-		"attempts": e.Attempts, "nextAttempt": e.NextAttempt, "lastError": e.LastError,
-	}})
-	if err != nil {
+	err := o.col.Replace(ctx, e.ID, *e, 0)
+	if err != nil && !errors.Is(err, docstore.ErrConflict) {
 		return fmt.Errorf("recording attempt of outbox entry %s: %w", e.ID, err)
 	}
 	return nil
@@ -88,7 +89,7 @@ func (o *Outbox) Failed(ctx context.Context, e *OutboxEntry) error {
 
 // Delivered removes a delivered entry.
 func (o *Outbox) Delivered(ctx context.Context, id string) error {
-	if _, err := o.col.For(id).DeleteOne(ctx, bson.M{"_id": id}); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+	if _, err := o.col.Delete(ctx, id); err != nil {
 		return fmt.Errorf("removing delivered outbox entry %s: %w", id, err)
 	}
 	return nil

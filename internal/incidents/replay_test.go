@@ -73,10 +73,7 @@ func TestReplayedBatchGivesTheIncidentsOfALiveRun(t *testing.T) {
 
 	run := func(live bool) []string {
 		ctx := context.Background()
-		st, err := incidents.OpenStore(ctx, testkit.Store(t))
-		if err != nil {
-			t.Fatal(err)
-		}
+		st := incidents.NewMemStore()
 		src := &fakeAssets{m: map[string]*assets.Asset{}}
 		for _, a := range []*assets.Asset{pump, shortPrinter, longPrinter, vent} {
 			src.set(a)

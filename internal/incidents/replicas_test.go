@@ -17,6 +17,7 @@ import (
 // writer each) on one store, fed the same observations at the same time, produce one
 // incident per (asset, condition) and one notification per event.
 func TestTwoEnginesOneStoreNoDuplicate(t *testing.T) {
+	testkit.Integration(t) // replicas on one FerretDB store
 	ctx := context.Background()
 	s := testkit.Store(t)
 	now := time.Now().UTC()

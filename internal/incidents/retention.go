@@ -2,12 +2,9 @@ package incidents
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Prune removes incidents resolved before the given time from the store and from
@@ -78,20 +75,12 @@ func (e *Engine) forget(victims []*Incident) {
 
 // Delete removes incidents from their partitions, a batch per partition.
 func (s *Store) Delete(ctx context.Context, list []*Incident) error {
-	byCol := map[string][]string{}
-	for _, i := range list {
-		c := s.incidents.For(i.ID).Name()
-		byCol[c] = append(byCol[c], i.ID)
+	ids := make([]string, len(list))
+	for k, i := range list {
+		ids[k] = i.ID
 	}
-	var errs []error
-	for _, col := range s.incidents.All() {
-		ids := byCol[col.Name()]
-		if len(ids) == 0 {
-			continue
-		}
-		if _, err := col.DeleteMany(ctx, bson.M{"_id": bson.M{"$in": ids}}); err != nil {
-			errs = append(errs, fmt.Errorf("deleting %d incidents from %s: %w", len(ids), col.Name(), err))
-		}
+	if _, err := s.incidents.DeleteMany(ctx, ids); err != nil {
+		return fmt.Errorf("deleting %d incidents: %w", len(ids), err)
 	}
-	return errors.Join(errs...)
+	return nil
 }

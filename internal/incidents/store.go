@@ -7,10 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/medcmdb/medcmdb/internal/docstore"
 	"github.com/medcmdb/medcmdb/internal/store"
 )
 
@@ -22,15 +21,28 @@ func errNotFound(id string) error { return fmt.Errorf("incident %q: %w", id, Err
 // ErrConflict means another writer changed the incident first.
 var ErrConflict = errors.New("incident changed concurrently")
 
-// Store persists incidents, their dedup keys and the incident number counter.
+// Store persists incidents, their dedup keys and the incident number counter. The
+// documents live in docstore collections: MongoDB in the cmdb (OpenStore), memory in
+// logic tests and replays (NewMemStore); the rules below (unique keys, versioned
+// saves, numbering by blocks) are the same code on both.
 type Store struct {
-	incidents *store.Partitioned
-	keys      *store.Partitioned
-	counters  *mongo.Collection
+	incidents docstore.Collection[Incident]
+	keys      docstore.Collection[keyClaim]
+	counters  docstore.Counter
+	// versioned: several writers may share the store, so saves are guarded by the
+	// incident's version and replicas follow each other's changes (feed.go). The
+	// embedded store has one writer.
 	versioned bool
 
 	numMu            sync.Mutex
 	numNext, numLast int64 // the reserved block of incident numbers
+}
+
+// keyClaim is the document that makes an incident the holder of a dedup key.
+type keyClaim struct {
+	Key        string    `bson:"_id"`
+	IncidentID string    `bson:"incidentId"`
+	At         time.Time `bson:"at"`
 }
 
 // OpenStore prepares the incident collections.
@@ -44,7 +56,6 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{incidents: p, keys: keys, counters: s.DB.Collection("counters"), versioned: !s.Embedded}
 	if !s.FerretDB {
 		if err := p.EnsureIndexes(ctx,
 			mongo.IndexModel{Keys: store.Key("assetId", "condition")},
@@ -55,31 +66,51 @@ func OpenStore(ctx context.Context, s *store.Store) (*Store, error) {
 			return nil, err
 		}
 	}
-	return st, nil
+	return &Store{
+		incidents: docstore.Partitioned[Incident]("incidents", p),
+		keys:      docstore.Partitioned[keyClaim]("incident_keys", keys),
+		counters:  docstore.MongoCounter(s.DB.Collection("counters")),
+		versioned: !s.Embedded,
+	}, nil
+}
+
+// NewMemStore returns an empty store in memory with the semantics of a shared
+// MongoDB store (unique keys, versioned saves, the change feed): for logic tests, in
+// this package and in others, without a store process.
+func NewMemStore() *Store {
+	return &Store{
+		incidents: docstore.Mem[Incident]("incidents"),
+		keys:      docstore.Mem[keyClaim]("incident_keys"),
+		counters:  docstore.MemCounter(),
+		versioned: true,
+	}
 }
 
 // LoadAll reads every incident.
 func (s *Store) LoadAll(ctx context.Context) ([]*Incident, error) {
-	var out []*Incident
-	err := store.FindAll(ctx, s.incidents, nil, func(i Incident) error {
-		out = append(out, &i)
-		return nil
-	})
+	list, err := s.incidents.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading incidents: %w", err)
 	}
-	return out, nil
+	return pointers(list), nil
+}
+
+func pointers(list []Incident) []*Incident {
+	out := make([]*Incident, len(list))
+	for k := range list {
+		out[k] = &list[k]
+	}
+	return out
 }
 
 // Load reads one incident.
 func (s *Store) Load(ctx context.Context, id string) (*Incident, error) {
-	var i Incident
-	err := s.incidents.For(id).FindOne(ctx, bson.M{"_id": id}).Decode(&i)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, errNotFound(id)
-	}
+	i, ok, err := s.incidents.Get(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("loading incident %s: %w", id, err)
+	}
+	if !ok {
+		return nil, errNotFound(id)
 	}
 	return &i, nil
 }
@@ -88,19 +119,18 @@ func (s *Store) Load(ctx context.Context, id string) (*Incident, error) {
 // that one's id and claim time are returned. The unique _id keeps one open incident
 // per (asset, condition) even across cmdb replicas.
 func (s *Store) ClaimKey(ctx context.Context, key, id string, now time.Time) (string, time.Time, error) {
-	col := s.keys.For(key)
-	_, err := col.InsertOne(ctx, bson.M{"_id": key, "incidentId": id, "at": now})
+	err := s.keys.Insert(ctx, key, keyClaim{Key: key, IncidentID: id, At: now})
 	if err == nil {
 		return id, now, nil
 	}
-	if !store.IsDuplicateKey(err) {
+	if !errors.Is(err, docstore.ErrExists) {
 		return "", time.Time{}, fmt.Errorf("claiming incident key %s: %w", key, err)
 	}
-	var doc struct {
-		IncidentID string    `bson:"incidentId"`
-		At         time.Time `bson:"at"`
+	doc, ok, err := s.keys.Get(ctx, key)
+	if err == nil && !ok {
+		err = errors.New("released meanwhile")
 	}
-	if err := col.FindOne(ctx, bson.M{"_id": key}).Decode(&doc); err != nil {
+	if err != nil {
 		return "", time.Time{}, fmt.Errorf("reading incident key %s: %w", key, err)
 	}
 	return doc.IncidentID, doc.At, nil
@@ -110,16 +140,12 @@ func (s *Store) ClaimKey(ctx context.Context, key, id string, now time.Time) (st
 // stale key never frees the claim another replica just made. Read then delete, both
 // by _id: the embedded store scans the whole collection for any other filter.
 func (s *Store) ReleaseKeyIf(ctx context.Context, key, id string) error {
-	col := s.keys.For(key)
-	var doc struct {
-		IncidentID string `bson:"incidentId"`
-	}
-	err := col.FindOne(ctx, bson.M{"_id": key}).Decode(&doc)
-	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && doc.IncidentID != id) {
+	doc, ok, err := s.keys.Get(ctx, key)
+	if err == nil && (!ok || doc.IncidentID != id) {
 		return nil
 	}
 	if err == nil {
-		_, err = col.DeleteOne(ctx, bson.M{"_id": key})
+		_, err = s.keys.Delete(ctx, key)
 	}
 	if err != nil {
 		return fmt.Errorf("releasing incident key %s: %w", key, err)
@@ -137,23 +163,11 @@ func (s *Store) NextNumber(ctx context.Context) (int64, error) {
 	s.numMu.Lock()
 	defer s.numMu.Unlock()
 	if s.numNext == 0 || s.numNext > s.numLast {
-		var doc struct {
-			Seq int64 `bson:"seq"`
-		}
-		inc := func() error {
-			return s.counters.FindOneAndUpdate(ctx, bson.M{"_id": "incident"}, bson.M{"$inc": bson.M{"seq": numberBlock}},
-				options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
-		}
-		err := inc()
-		if store.IsDuplicateKey(err) {
-			// Two replicas numbering their very first incident both tried to create the
-			// counter; the loser's retry finds it (seen once in TestTwoEnginesOneStoreNoDuplicate).
-			err = inc()
-		}
+		seq, err := s.counters.Add(ctx, "incident", numberBlock)
 		if err != nil {
 			return 0, fmt.Errorf("numbering incident: %w", err)
 		}
-		s.numNext, s.numLast = doc.Seq-numberBlock+1, doc.Seq
+		s.numNext, s.numLast = seq-numberBlock+1, seq
 	}
 	n := s.numNext
 	s.numNext++
@@ -162,23 +176,22 @@ func (s *Store) NextNumber(ctx context.Context) (int64, error) {
 
 // Save writes an incident whose previous stored version is prev (0: new).
 func (s *Store) Save(ctx context.Context, i *Incident, prev int64) error {
-	col := s.incidents.For(i.ID)
 	if prev == 0 {
-		if _, err := col.InsertOne(ctx, i); err != nil {
+		if err := s.incidents.Insert(ctx, i.ID, *i); err != nil {
 			return fmt.Errorf("inserting incident %s: %w", i.ID, err)
 		}
 		return nil
 	}
-	filter := bson.M{"_id": i.ID}
-	if s.versioned {
-		filter["version"] = prev
+	guard := prev
+	if !s.versioned {
+		guard = 0
 	}
-	res, err := col.ReplaceOne(ctx, filter, i)
+	err := s.incidents.Replace(ctx, i.ID, *i, guard)
+	if errors.Is(err, docstore.ErrConflict) {
+		return fmt.Errorf("saving incident %s at version %d: %w", i.ID, prev, ErrConflict)
+	}
 	if err != nil {
 		return fmt.Errorf("saving incident %s: %w", i.ID, err)
-	}
-	if res.MatchedCount == 0 {
-		return fmt.Errorf("saving incident %s at version %d: %w", i.ID, prev, ErrConflict)
 	}
 	return nil
 }

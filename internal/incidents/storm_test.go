@@ -84,6 +84,7 @@ func ingest(t testing.TB, ctx context.Context, svc *assets.Service, e *incidents
 // impact; 200 suppressed incidents are linked to it. The switch recovers with three
 // devices still down: those three are un-suppressed and notified, nothing else.
 func TestAlertStorm(t *testing.T) {
+	testkit.Integration(t) // a 200-device storm in real time through the store and a real webhook; its logic is covered by correlate_test on the in-memory store
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := testkit.Store(t)

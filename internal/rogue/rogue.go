@@ -20,11 +20,10 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/medcmdb/medcmdb/internal/assets"
+	"github.com/medcmdb/medcmdb/internal/docstore"
 	"github.com/medcmdb/medcmdb/internal/incidents"
 	"github.com/medcmdb/medcmdb/internal/observation"
 )
@@ -49,15 +48,31 @@ type sighting struct {
 
 // Detector keeps the allow list and which assets sit on clinical ranges.
 type Detector struct {
-	policy    *incidents.Policy
-	log       *slog.Logger
-	now       func() time.Time
-	allowCol  *mongo.Collection // nil: memory only (replay)
-	sightings *mongo.Collection
+	policy *incidents.Policy
+	log    *slog.Logger
+	now    func() time.Time
+	store  *Store
 
 	mu       sync.RWMutex
 	entries  []*Entry            // API-managed, oldest first
 	clinical map[string]sighting // by asset id
+}
+
+// Store is where a Detector keeps the API-managed allow list and the sightings.
+type Store struct {
+	allow     docstore.Collection[Entry]
+	sightings docstore.Collection[sighting]
+}
+
+// MongoStore keeps them in a database.
+func MongoStore(db *mongo.Database) *Store {
+	return &Store{allow: docstore.Mongo[Entry](db.Collection("rogue_allow")),
+		sightings: docstore.Mongo[sighting](db.Collection("rogue_sightings"))}
+}
+
+// MemStore keeps them in memory (replays, tests).
+func MemStore() *Store {
+	return &Store{allow: docstore.Mem[Entry]("rogue_allow"), sightings: docstore.Mem[sighting]("rogue_sightings")}
 }
 
 // Options are a Detector's collaborators.
@@ -65,9 +80,11 @@ type Options struct {
 	Policy *incidents.Policy
 	Logger *slog.Logger
 	Now    func() time.Time
-	// DB persists the allow list and sightings; nil keeps them in memory.
+	// Store persists the allow list and sightings; nil: DB's, or memory when DB is nil.
+	Store *Store
+	// DB persists the allow list and sightings when Store is nil.
 	DB *mongo.Database
-	// Entries seeds the API-managed allow list when DB is nil.
+	// Entries seeds the API-managed allow list when both are nil.
 	Entries []*Entry
 }
 
@@ -82,22 +99,26 @@ func Open(ctx context.Context, o Options) (*Detector, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	d := &Detector{policy: o.Policy, log: o.Logger.With("component", "rogue"), now: o.Now,
-		entries: slices.Clone(o.Entries), clinical: map[string]sighting{}}
-	if o.DB == nil {
-		return d, nil
+	switch {
+	case o.Store != nil:
+	case o.DB != nil:
+		o.Store = MongoStore(o.DB)
+	default:
+		o.Store = MemStore()
+		for _, e := range o.Entries {
+			if err := o.Store.allow.Insert(ctx, e.ID, *e); err != nil {
+				return nil, fmt.Errorf("seeding the rogue allow list: %w", err)
+			}
+		}
 	}
-	d.allowCol, d.sightings = o.DB.Collection("rogue_allow"), o.DB.Collection("rogue_sightings")
+	d := &Detector{policy: o.Policy, log: o.Logger.With("component", "rogue"), now: o.Now, store: o.Store,
+		clinical: map[string]sighting{}}
 	var err error
-	if d.entries, err = LoadEntries(ctx, o.DB); err != nil {
+	if d.entries, err = o.Store.loadEntries(ctx); err != nil {
 		return nil, err
 	}
-	cur, err := d.sightings.Find(ctx, bson.M{})
+	list, err := o.Store.sightings.All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("loading rogue sightings: %w", err)
-	}
-	var list []sighting
-	if err := cur.All(ctx, &list); err != nil {
 		return nil, fmt.Errorf("loading rogue sightings: %w", err)
 	}
 	for _, s := range list {
@@ -108,13 +129,17 @@ func Open(ctx context.Context, o Options) (*Detector, error) {
 
 // LoadEntries reads the API-managed allow list of a database (read only).
 func LoadEntries(ctx context.Context, db *mongo.Database) ([]*Entry, error) {
-	cur, err := db.Collection("rogue_allow").Find(ctx, bson.M{})
+	return MongoStore(db).loadEntries(ctx)
+}
+
+func (s *Store) loadEntries(ctx context.Context) ([]*Entry, error) {
+	list, err := s.allow.All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("loading the rogue allow list: %w", err)
 	}
-	var out []*Entry
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, fmt.Errorf("loading the rogue allow list: %w", err)
+	out := make([]*Entry, len(list))
+	for i := range list {
+		out[i] = &list[i]
 	}
 	slices.SortFunc(out, func(a, b *Entry) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
@@ -136,12 +161,9 @@ func (d *Detector) Observe(ctx context.Context, outs []assets.Outcome) error {
 			continue
 		}
 		s := sighting{AssetID: id, Clinical: clinical, Since: o.Observation.ObservedAt}
-		if d.sightings != nil {
-			_, err := d.sightings.ReplaceOne(ctx, bson.M{"_id": id}, s, options.Replace().SetUpsert(true))
-			if err != nil {
-				errs = append(errs, fmt.Errorf("recording rogue sighting of %s: %w", id, err))
-				continue
-			}
+		if err := d.store.sightings.Put(ctx, id, s); err != nil {
+			errs = append(errs, fmt.Errorf("recording rogue sighting of %s: %w", id, err))
+			continue
 		}
 		d.mu.Lock()
 		d.clinical[id] = s
@@ -220,10 +242,8 @@ func (d *Detector) Add(ctx context.Context, r incidents.AllowRule, actor string)
 	b := make([]byte, 6)
 	rand.Read(b)
 	e := &Entry{ID: "al" + hex.EncodeToString(b), AllowRule: r, CreatedBy: actor, CreatedAt: d.now().UTC()}
-	if d.allowCol != nil {
-		if _, err := d.allowCol.InsertOne(ctx, e); err != nil {
-			return nil, fmt.Errorf("storing allow-list entry: %w", err)
-		}
+	if err := d.store.allow.Insert(ctx, e.ID, *e); err != nil {
+		return nil, fmt.Errorf("storing allow-list entry: %w", err)
 	}
 	d.mu.Lock()
 	d.entries = append(slices.Clone(d.entries), e)
@@ -240,10 +260,8 @@ func (d *Detector) Remove(ctx context.Context, id, actor string) error {
 	if !found {
 		return fmt.Errorf("allow-list entry %q (policy entries are removed from the policy file): %w", id, ErrNotFound)
 	}
-	if d.allowCol != nil {
-		if _, err := d.allowCol.DeleteOne(ctx, bson.M{"_id": id}); err != nil {
-			return fmt.Errorf("removing allow-list entry %s: %w", id, err)
-		}
+	if _, err := d.store.allow.Delete(ctx, id); err != nil {
+		return fmt.Errorf("removing allow-list entry %s: %w", id, err)
 	}
 	d.mu.Lock()
 	d.entries = slices.DeleteFunc(slices.Clone(d.entries), func(e *Entry) bool { return e.ID == id })
